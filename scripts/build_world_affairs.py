@@ -1,0 +1,178 @@
+#!/usr/bin/env python
+"""Build the bundled world-affairs stance dataset from its annotated articles.
+
+Source: ``src/stance/datasets/world_affairs/articles/*.txt``.  Each file is one
+article: ``key: value`` header lines, a ``---`` line, then one sentence per line.
+Every actor mention is written inline as ``[mention|label]`` or
+``[mention|label|Canonical Actor]``; the canonical actor defaults to the alias
+table's entry for the mention.
+
+Spans are computed here rather than typed by hand, so they cannot drift from the
+text.  The build also fails when an alias from the table occurs in a sentence
+without annotation, which keeps the data consistent with what the inference
+script will find.
+
+Output: ``train.jsonl``, ``validation.jsonl`` and ``test.jsonl`` in the span
+format that ``stance-prepare`` reads (``configs/data/world_affairs.yaml``).
+Articles are split by a stable hash of their id (25% test, 15% validation).
+
+    python scripts/build_world_affairs.py          # rebuild the JSONL files
+    python scripts/build_world_affairs.py --check  # fail if they are stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from stance.actors import ActorMatcher, load_alias_table  # noqa: E402
+
+DATA_DIR = ROOT / "src" / "stance" / "datasets" / "world_affairs"
+LABELS = ("favor", "against", "neutral")
+MARKUP = re.compile(r"\[([^\[\]|]+)\|([^\[\]|]+)(?:\|([^\[\]|]+))?\]")
+TEST_SHARE, VALIDATION_SHARE = 0.25, 0.15
+
+
+class ArticleError(ValueError):
+    pass
+
+
+@dataclass
+class Article:
+    doc_id: str
+    header: dict[str, str]
+    rows: list[dict] = field(default_factory=list)
+
+
+def parse_sentence(line: str, where: str, matcher: ActorMatcher) -> tuple[str, list[dict]]:
+    """Strip the markup from one sentence and return its text and targets."""
+    text, targets, pos = [], [], 0
+    length = 0
+    for match in MARKUP.finditer(line):
+        before = line[pos : match.start()]
+        text.append(before)
+        length += len(before)
+        mention, label, actor = (g.strip() if g else g for g in match.groups())
+        if label not in LABELS:
+            raise ArticleError(f"{where}: unknown label {label!r} for {mention!r}; use one of {LABELS}")
+        actor = actor or matcher.resolve(mention)
+        if actor is None:
+            raise ArticleError(f"{where}: {mention!r} is not in the alias table; write [{mention}|{label}|Actor]")
+        targets.append({"from": length, "to": length + len(mention), "mention": mention, "actor": actor, "label": label})
+        text.append(mention)
+        length += len(mention)
+        pos = match.end()
+    text.append(line[pos:])
+    sentence = "".join(text)
+    if "[" in sentence or "]" in sentence or "|" in sentence:
+        raise ArticleError(f"{where}: unbalanced markup in {line!r}")
+    _check_unannotated(sentence, targets, where, matcher)
+    return sentence, targets
+
+
+def _check_unannotated(sentence: str, targets: list[dict], where: str, matcher: ActorMatcher) -> None:
+    covered = [(t["from"], t["to"]) for t in targets]
+    for m in matcher.find(sentence):
+        if not any(a <= m.start and m.end <= b for a, b in covered):
+            raise ArticleError(f"{where}: alias {m.mention!r} ({m.actor}) at {m.start} is not annotated")
+
+
+def parse_article(path: Path, matcher: ActorMatcher) -> Article:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if "---" not in lines:
+        raise ArticleError(f"{path}: missing '---' line between header and sentences")
+    cut = lines.index("---")
+    header = {}
+    for n, line in enumerate(lines[:cut], 1):
+        if line.strip():
+            key, sep, value = line.partition(":")
+            if not sep:
+                raise ArticleError(f"{path}:{n}: header line must be 'key: value'")
+            header[key.strip()] = value.strip()
+    doc_id = header.get("id") or path.stem
+    article = Article(doc_id=doc_id, header=header)
+    for n, line in enumerate(lines[cut + 1 :], cut + 2):
+        if not line.strip():
+            continue
+        sentence, targets = parse_sentence(line.strip(), f"{path.name}:{n}", matcher)
+        if not targets:
+            continue  # sentences without actors carry no pairs
+        idx = len(article.rows)
+        for t_idx, target in enumerate(targets):
+            target["id"] = f"{doc_id}-s{idx:02d}-t{t_idx}"
+        article.rows.append({"id": f"{doc_id}-s{idx:02d}", "doc_id": doc_id, "sentence": sentence, "targets": targets})
+    return article
+
+
+def assign_split(doc_ids: list[str]) -> dict[str, str]:
+    order = sorted(doc_ids, key=lambda d: hashlib.sha256(d.encode()).hexdigest())
+    n_test = round(len(order) * TEST_SHARE)
+    n_val = round(len(order) * VALIDATION_SHARE)
+    split = {}
+    for i, doc in enumerate(order):
+        split[doc] = "test" if i < n_test else "validation" if i < n_test + n_val else "train"
+    return split
+
+
+def build(data_dir: Path) -> dict[str, str]:
+    matcher = ActorMatcher(load_alias_table())
+    articles = [parse_article(p, matcher) for p in sorted((data_dir / "articles").glob("*.txt"))]
+    ids = Counter(a.doc_id for a in articles)
+    dupes = [d for d, c in ids.items() if c > 1]
+    if dupes:
+        raise ArticleError(f"duplicate article ids: {dupes}")
+    split = assign_split([a.doc_id for a in articles])
+    out: dict[str, list[str]] = {"train": [], "validation": [], "test": []}
+    for article in articles:
+        out[split[article.doc_id]] += [json.dumps(r, ensure_ascii=False) for r in article.rows]
+    return {name: "".join(line + "\n" for line in lines) for name, lines in out.items()}
+
+
+def stats(files: dict[str, str]) -> str:
+    rows = [json.loads(line) for text in files.values() for line in text.splitlines()]
+    labels = Counter(t["label"] for r in rows for t in r["targets"])
+    pairs = sum(labels.values())
+    multi = sum(1 for r in rows if len(r["targets"]) >= 2)
+    actors = {t["actor"] for r in rows for t in r["targets"]}
+    docs = {r["doc_id"] for r in rows}
+    share = ", ".join(f"{k} {v} ({v / max(pairs, 1):.0%})" for k, v in sorted(labels.items()))
+    per_split = ", ".join(f"{k} {sum(len(json.loads(x)['targets']) for x in v.splitlines())}" for k, v in files.items())
+    return (
+        f"{len(docs)} articles, {len(rows)} sentences, {pairs} pairs ({per_split}); {share}; "
+        f"{multi / max(len(rows), 1):.0%} of sentences with 2+ actors; {len(actors)} actors"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if the JSONL files are out of date")
+    args = parser.parse_args()
+    try:
+        files = build(DATA_DIR)
+    except ArticleError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    stale = [n for n, text in files.items() if not (DATA_DIR / f"{n}.jsonl").exists()
+             or (DATA_DIR / f"{n}.jsonl").read_text(encoding="utf-8") != text]
+    if args.check:
+        if stale:
+            print(f"error: stale files {stale}; run scripts/build_world_affairs.py", file=sys.stderr)
+            return 1
+    else:
+        for name, text in files.items():
+            (DATA_DIR / f"{name}.jsonl").write_text(text, encoding="utf-8")
+    print(stats(files))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
