@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -244,16 +246,35 @@ def _manifest(job: TrainJob, version: str, prepared: Prepared, training: dict, m
     }
 
 
-def run_training(job: TrainJob) -> RunResult:
-    """Prepare -> fine-tune -> evaluate -> manifest -> card, published as one new version."""
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _work_dir(job: TrainJob) -> Path:
+    # Under torchrun/accelerate every rank must see the same Trainer output_dir;
+    # TORCHELASTIC_RUN_ID is shared by the ranks of one launch.
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID") or f"{os.getpid()}-{time.time_ns()}"
+    return Path(job.work_dir) / f"run-{run_id}"
+
+
+def run_training(job: TrainJob) -> RunResult | None:
+    """Prepare -> fine-tune -> evaluate -> manifest -> card, published as one new version.
+
+    In a distributed launch every rank trains; only rank 0 evaluates and
+    publishes, and the other ranks return None.
+    """
     if job.train.threads:
         torch.set_num_threads(job.train.threads)
     labels = LabelSet(tuple(job.data.labels))
     prepared = prepare(job.data, job.prepared_root)
+    if _rank() != 0:
+        with tempfile.TemporaryDirectory() as scratch:
+            fine_tune(job, prepared, labels, Path(scratch), _work_dir(job))
+        return None
     registry = Registry(job.registry)
     eval_splits = [s for s in [job.data.validation_split, *job.data.eval_splits] if s in prepared.splits]
     with registry.stage() as staged:
-        work_dir = Path(job.work_dir) / staged.path.name
+        work_dir = _work_dir(job)
         try:
             training = fine_tune(job, prepared, labels, staged.path, work_dir)
         finally:

@@ -14,6 +14,8 @@ def task(cfg: DictConfig) -> None:
 
     job = to_dataclass(cfg, TrainJob)
     result = run_training(job)
+    if result is None:  # a non-zero rank of a distributed launch; rank 0 reports
+        return
     scores = ", ".join(f"{split} {MAIN_METRIC}={m[MAIN_METRIC]:.4f}" for split, m in result.metrics.items())
     print(f"stance-train: wrote {result.version} to {result.path} ({scores})")
 

@@ -1,0 +1,157 @@
+"""Issue 2: train -> evaluate -> versioned checkpoint -> model card, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+
+from stance.card import CARD
+from stance.config import EvaluateJob, to_dataclass
+from stance.data import sha256_file
+from stance.evaluate import run_evaluation
+from stance.registry import Registry
+from stance.train import run_training
+
+from .conftest import CONFIGS, compose_config
+
+VERSION_FILES = {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
+                 "config.yaml", "manifest.json", CARD}
+
+
+def test_run_writes_a_complete_version(make_job):
+    job = make_job()
+    result = run_training(job)
+    path = result.path
+    assert result.version == "v0001" and path.name == "v0001"
+    assert VERSION_FILES <= {p.name for p in path.iterdir()}
+    assert not list(path.glob("*.bin")) and not list(path.glob("*.pt")), "no pickled files in a version"
+
+    manifest = json.loads((path / "manifest.json").read_text())
+    for key in ("version", "encoder", "data", "git", "libraries", "seed", "metrics", "artifacts_sha256"):
+        assert key in manifest
+    assert manifest["seed"] == job.seed
+    assert manifest["encoder"]["weights_sha256"] == sha256_file(Path(job.model.name_or_path) / "model.safetensors")
+    assert set(manifest["data"]["sources_sha256"]) == {"train.jsonl", "validation.jsonl", "test.jsonl"}
+    assert manifest["artifacts_sha256"]["model.safetensors"] == sha256_file(path / "model.safetensors")
+    assert manifest["libraries"]["transformers"].startswith("5.")
+    # The label map lives in the model config.
+    config = json.loads((path / "config.json").read_text())
+    assert config["id2label"] == {"0": "favor", "1": "against", "2": "neutral"}
+
+    # Metrics in the manifest are the ones the evaluation wrote.
+    for split in ("validation", "test"):
+        written = json.loads((path / "eval" / f"{split}.json").read_text())["metrics"]
+        assert written["macro_f1"] == manifest["metrics"][split]["macro_f1"]
+        preds = (path / "eval" / f"{split}.predictions.jsonl").read_text().splitlines()
+        assert len(preds) == written["n"] == manifest["data"]["splits"][split]["pairs"]
+
+
+def test_card_numbers_come_from_the_run(tiny_version):
+    manifest = json.loads((tiny_version / "manifest.json").read_text())
+    card = ModelCard.load(tiny_version / CARD)
+    results = card.data.eval_results
+    assert {r.dataset_split for r in results} == {"validation", "test"}
+    for r in results:
+        if r.metric_type == "macro_f1":
+            assert r.metric_value == round(manifest["metrics"][r.dataset_split]["macro_f1"], 4)
+    text = card.text
+    for heading in ("## Intended use", "## Labels", "## Training data", "## Training hyperparameters",
+                    "## Results", "## Limitations", "## Provenance"):
+        assert heading in text
+    assert f"{manifest['metrics']['test']['macro_f1']:.4f}" in text
+    assert manifest["git"]["commit"] in text
+    assert manifest["libraries"]["torch"] in text
+
+
+def test_second_run_is_a_new_version_and_leaves_the_first_untouched(make_job):
+    first = run_training(make_job())
+    before = {p.name: sha256_file(p) for p in first.path.rglob("*") if p.is_file()}
+    second = run_training(make_job("seed=7"))
+    assert (first.version, second.version) == ("v0001", "v0002")
+    after = {p.name: sha256_file(p) for p in first.path.rglob("*") if p.is_file()}
+    assert before == after
+    registry = Registry(first.path.parent)
+    assert registry.versions() == ["v0001", "v0002"]
+    assert registry.resolve("latest") == second.path.resolve()
+    # Published files are read-only, so an accidental write fails loudly.
+    assert not os.access(first.path / "model.safetensors", os.W_OK) or os.geteuid() == 0
+    assert (first.path / "model.safetensors").stat().st_mode & 0o222 == 0
+
+
+def test_same_config_and_seed_give_the_same_metrics(make_job):
+    a = run_training(make_job())
+    b = run_training(make_job())
+    assert a.metrics == b.metrics
+
+
+def test_failed_run_leaves_no_version(make_job, monkeypatch):
+    import stance.train as train_module
+
+    def broken(_path):
+        raise RuntimeError("card template exploded")
+
+    monkeypatch.setattr(train_module.card_stage, "write_card", broken)
+    job = make_job()
+    with pytest.raises(RuntimeError, match="exploded"):
+        run_training(job)
+    registry = Registry(job.registry)
+    assert registry.versions() == []
+    assert not (Path(job.registry) / "latest").exists()
+    assert list((Path(job.registry) / ".staging").iterdir()) == []
+
+
+def test_evaluate_writes_beside_the_version_without_touching_it(tiny_version, tmp_path):
+    before = {p.name: sha256_file(p) for p in tiny_version.iterdir() if p.is_file()}
+    cfg = compose_config("evaluate", [f"registry={tiny_version.parent}", f"prepared_root={tmp_path}/prep",
+                                      f"version={tiny_version.name}", "splits=[validation]"])
+    out_dir, metrics = run_evaluation(to_dataclass(cfg, EvaluateJob))
+    assert out_dir == tiny_version / "evaluations" / "world_affairs"
+    assert 0.0 <= metrics["validation"]["macro_f1"] <= 1.0
+    # Same weights, same data: the same score as the training run's own evaluation.
+    manifest = json.loads((tiny_version / "manifest.json").read_text())
+    assert metrics["validation"]["macro_f1"] == pytest.approx(manifest["metrics"]["validation"]["macro_f1"])
+    after = {p.name: sha256_file(p) for p in tiny_version.iterdir() if p.is_file()}
+    assert before == after
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STANCE_CONFIG_DIR": str(CONFIGS), "HF_HUB_OFFLINE": "1"}
+    bindir = Path(sys.executable).parent
+    return subprocess.run([str(bindir / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.slow
+def test_console_commands_as_a_user_runs_them(tmp_path):
+    train = _cli(["stance-train", "debug=tiny", "train.epochs=1"], tmp_path)
+    assert train.returncode == 0, train.stderr
+    assert "stance-train: wrote v0001 to registry/v0001" in train.stdout
+    listing = _cli(["stance-models", "list"], tmp_path)
+    assert listing.returncode == 0 and "v0001" in listing.stdout and "latest" in listing.stdout
+    show = _cli(["stance-models", "show", "latest"], tmp_path)
+    assert json.loads(show.stdout)["version"] == "v0001"
+    evaluation = _cli(["stance-evaluate", "version=v0001", "splits=[test]"], tmp_path)
+    assert evaluation.returncode == 0, evaluation.stderr
+    assert (tmp_path / "registry/v0001/evaluations/world_affairs/test.json").is_file()
+
+
+def test_models_cli_errors_are_clear(tmp_path, capsys):
+    from stance.cli.models import main
+
+    assert main(["--registry", str(tmp_path), "show", "v0042"]) == 2
+    assert "version 'v0042' not found" in capsys.readouterr().err
+    assert main(["--registry", str(tmp_path), "list"]) == 0
+    assert "no versions" in capsys.readouterr().out
+
+
+def test_bad_config_value_names_the_key(tmp_path):
+    bad = _cli(["stance-train", "debug=tiny", "model.pooling=banana"], tmp_path)
+    assert bad.returncode == 2
+    assert "model.pooling='banana'" in bad.stderr
+    assert not (tmp_path / "registry" / "v0001").exists()
