@@ -67,7 +67,8 @@ def parse_sentence(line: str, where: str, matcher: ActorMatcher) -> tuple[str, l
         actor = actor or matcher.resolve(mention)
         if actor is None:
             raise ArticleError(f"{where}: {mention!r} is not in the alias table; write [{mention}|{label}|Actor]")
-        targets.append({"from": length, "to": length + len(mention), "mention": mention, "actor": actor, "label": label})
+        end = length + len(mention)
+        targets.append({"from": length, "to": end, "mention": mention, "actor": actor, "label": label})
         text.append(mention)
         length += len(mention)
         pos = match.end()

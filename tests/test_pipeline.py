@@ -24,19 +24,18 @@ VERSION_FILES = {"model.safetensors", "config.json", "tokenizer.json", "tokenize
                  "config.yaml", "manifest.json", CARD}
 
 
-def test_run_writes_a_complete_version(make_job):
-    job = make_job()
-    result = run_training(job)
-    path = result.path
-    assert result.version == "v0001" and path.name == "v0001"
+def test_run_writes_a_complete_version(tiny_version):
+    path = tiny_version
+    assert path.name == "v0001" and (path.parent / "latest").resolve() == path.resolve()
     assert VERSION_FILES <= {p.name for p in path.iterdir()}
     assert not list(path.glob("*.bin")) and not list(path.glob("*.pt")), "no pickled files in a version"
 
     manifest = json.loads((path / "manifest.json").read_text())
     for key in ("version", "encoder", "data", "git", "libraries", "seed", "metrics", "artifacts_sha256"):
         assert key in manifest
-    assert manifest["seed"] == job.seed
-    assert manifest["encoder"]["weights_sha256"] == sha256_file(Path(job.model.name_or_path) / "model.safetensors")
+    assert manifest["seed"] == 42
+    encoder = Path(manifest["encoder"]["name_or_path"])
+    assert manifest["encoder"]["weights_sha256"] == sha256_file(encoder / "model.safetensors")
     assert set(manifest["data"]["sources_sha256"]) == {"train.jsonl", "validation.jsonl", "test.jsonl"}
     assert manifest["artifacts_sha256"]["model.safetensors"] == sha256_file(path / "model.safetensors")
     assert manifest["libraries"]["transformers"].startswith("5.")
@@ -69,10 +68,10 @@ def test_card_numbers_come_from_the_run(tiny_version):
     assert manifest["libraries"]["torch"] in text
 
 
-def test_second_run_is_a_new_version_and_leaves_the_first_untouched(make_job):
+def test_second_run_is_a_new_version_leaves_the_first_untouched_and_reproduces_it(make_job):
     first = run_training(make_job())
     before = {p.name: sha256_file(p) for p in first.path.rglob("*") if p.is_file()}
-    second = run_training(make_job("seed=7"))
+    second = run_training(make_job())
     assert (first.version, second.version) == ("v0001", "v0002")
     after = {p.name: sha256_file(p) for p in first.path.rglob("*") if p.is_file()}
     assert before == after
@@ -80,14 +79,9 @@ def test_second_run_is_a_new_version_and_leaves_the_first_untouched(make_job):
     assert registry.versions() == ["v0001", "v0002"]
     assert registry.resolve("latest") == second.path.resolve()
     # Published files are read-only, so an accidental write fails loudly.
-    assert not os.access(first.path / "model.safetensors", os.W_OK) or os.geteuid() == 0
     assert (first.path / "model.safetensors").stat().st_mode & 0o222 == 0
-
-
-def test_same_config_and_seed_give_the_same_metrics(make_job):
-    a = run_training(make_job())
-    b = run_training(make_job())
-    assert a.metrics == b.metrics
+    # Same config, data and seed on CPU: the same metrics.
+    assert first.metrics == second.metrics
 
 
 def test_failed_run_leaves_no_version(make_job, monkeypatch):

@@ -49,6 +49,7 @@ class CardInfo:
     training: dict[str, Any]
     seed: int
     validation_split: str
+    mix: dict[str, dict[str, Any]] = field(default_factory=dict)  # corpora added to the train split
     results: list[SplitScores] = field(default_factory=list)
     libraries: dict[str, str] = field(default_factory=dict)
     git: dict[str, Any] = field(default_factory=dict)
@@ -79,6 +80,7 @@ def collect(version_dir: Path) -> CardInfo:
         training=manifest["training"],
         seed=manifest["seed"],
         validation_split=manifest.get("validation_split", "validation"),
+        mix=manifest.get("mix", {}),
         results=results,
         libraries=manifest["libraries"],
         git=manifest["git"],

@@ -155,6 +155,9 @@ class TrainJob:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    # Further corpora whose train splits are added to data's train split
+    # (validation and test stay data's own), e.g. `- /data@mix.newsmtsc: newsmtsc`.
+    mix: dict[str, DataConfig] = field(default_factory=dict)
     seed: int = 42
     registry: str = "registry"
     prepared_root: str = "prepared"
