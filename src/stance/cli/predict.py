@@ -1,0 +1,127 @@
+"""``stance-predict``: stance of every sentence toward every actor, from raw articles.
+
+Defaults come from ``configs/predict.yaml`` (composed with Hydra, so
+``--set key=value`` accepts any Hydra override); the flags below override them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from stance.config import ConfigError, config_dir, to_dataclass
+
+EPILOG = """examples:
+  stance-predict article.txt
+  stance-predict articles/ --out rows.jsonl --csv rows.csv --summary docs.json
+  stance-predict article.txt --actors "China,Russia,NATO" --backend onnx
+  cat rows.jsonl | stance-predict --format jsonl --out - --set segmentation.enabled=false
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stance-predict", description=__doc__.splitlines()[0], epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="*", help="text or JSONL files, folders, or - for stdin (default: stdin)")
+    p.add_argument("--version", help="registry version (v0003), 'latest', or a checkpoint folder")
+    p.add_argument("--registry", help="registry root (default: ./registry)")
+    p.add_argument("--format", dest="input_format", choices=["auto", "text", "jsonl"])
+    p.add_argument("--text-field", help="JSONL field holding the text (default: text)")
+    p.add_argument("--id-field", help="JSONL field holding the document id (default: id)")
+    p.add_argument("--actors", help='only these actors, comma-separated: "China,Russia,NATO"')
+    p.add_argument("--alias-table", help="alias table YAML file or folder; 'none' for --actors only")
+    p.add_argument("--mentions", choices=["each", "aggregate"],
+                   help="a row per mention, or one per (sentence, actor)")
+    p.add_argument("--no-segment", action="store_true", help="each text is one sentence")
+    p.add_argument("--line-breaks", choices=["paragraph", "wrap"],
+                   help="paragraph: a line break ends a sentence; wrap: only blank lines do")
+    p.add_argument("--language", help="segmenter language code (default: en)")
+    p.add_argument("--backend", choices=["torch", "onnx", "onnx-fp32"], help="onnx: ONNX Runtime, int8")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--threads", type=int, help="CPU threads (default: available CPUs, at most 8)")
+    p.add_argument("--out", help="JSONL output file, or - for stdout")
+    p.add_argument("--csv", help="CSV output file")
+    p.add_argument("--summary", help="per-document aggregates (JSON)")
+    p.add_argument("--table", action=argparse.BooleanOptionalAction, default=None, help="print a table")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
+    p.add_argument("--onnx-cache", help="folder for ONNX exports of read-only versions")
+    p.add_argument("--export-only", action="store_true", help="build the ONNX export of --backend and exit")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config key (Hydra override), e.g. --set segmentation.language=de")
+    return p
+
+
+def compose_job(overrides: list[str]):
+    """``configs/predict.yaml`` with Hydra overrides, as a typed PredictJob."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from stance.predict import PredictJob
+
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = compose(config_name="predict", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(f"bad --set override: {err}") from err
+    return to_dataclass(cfg, PredictJob)
+
+
+def apply_flags(job: Any, args: argparse.Namespace) -> None:
+    """Flags given on the command line win over the config file."""
+    for name in ("version", "registry", "input_format", "text_field", "id_field", "alias_table",
+                 "mentions", "backend", "batch_size", "threads", "out", "csv", "summary", "table", "progress",
+                 "onnx_cache"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(job, name, value)
+    if args.inputs:
+        job.inputs = list(args.inputs)
+    if args.actors is not None:
+        job.actors = [a.strip() for a in args.actors.split(",") if a.strip()]
+    if args.no_segment:
+        job.segmentation.enabled = False
+    if args.line_breaks:
+        job.segmentation.line_breaks = args.line_breaks
+    if args.language:
+        job.segmentation.language = args.language
+
+
+def _quiet_libraries() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-file weight-loading bars
+    hf_logging.set_verbosity_error()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("stance").setLevel(logging.INFO)  # e.g. "exporting to ONNX", which takes a while
+    from stance.actors import AliasTableError
+    from stance.predict import InputError, load_predictor, resolve_version, run_prediction
+    from stance.registry import RegistryError
+
+    _quiet_libraries()
+    try:
+        job = compose_job(args.set)
+        apply_flags(job, args)
+        job.check()
+        if args.export_only:
+            if job.backend == "torch":
+                raise ConfigError("--export-only needs --backend onnx or onnx-fp32")
+            path = resolve_version(job.version, job.registry)
+            predictor = load_predictor(path, job.backend, job.onnx_cache, job.threads)
+            print(f"stance-predict: ONNX export at {predictor.onnx_path}")
+            return 0
+        run_prediction(job)
+    except (InputError, ConfigError, RegistryError, AliasTableError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
