@@ -206,6 +206,8 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
 def evaluate_checkpoint(path: Path, prepared: Prepared, splits: list[str], batch_size: int,
                         out_dir: Path, progress: bool = True) -> dict[str, dict[str, Any]]:
     """Stage 3 on a checkpoint folder: score each split and write its results."""
+    from stance.report import version_name, write_split_report
+
     model, tokenizer, encoding = load_model(path)
     labels = LabelSet.from_model_config(model.config)
     results = {}
@@ -213,6 +215,8 @@ def evaluate_checkpoint(path: Path, prepared: Prepared, splits: list[str], batch
         result = evaluate_split(model, tokenizer, encoding, prepared.split(split), labels, split, batch_size, progress)
         write_split_results(out_dir, result, {"data": prepared.manifest["name"],
                                               "data_fingerprint": prepared.manifest["fingerprint"]})
+        # The readable report (report.md, metrics.json, PNGs) goes to <out_dir>/<split>/.
+        write_split_report(out_dir, split, version_name(path))
         results[split] = result.metrics
     return results
 

@@ -1,7 +1,9 @@
 """``stance-evaluate``: score a version on configured dataset splits.
 
 Results go to ``<version>/evaluations/<data>/`` and never touch the version's
-weights, manifest or card.
+weights, manifest or card: ``<split>.json``, ``<split>.predictions.jsonl`` and
+the report folder ``<split>/`` (report.md, metrics.json, PNGs). With
+``compare=VERSION``, ``<split>/compare-<VERSION>.md`` compares the two.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ from stance.config import EvaluateJob, to_dataclass
 
 def task(cfg: DictConfig) -> None:
     from stance.evaluate import MAIN_METRIC, run_evaluation
+    from stance.registry import Registry
+    from stance.report import REPORT_MD, comparison_paths
 
     job = to_dataclass(cfg, EvaluateJob)
     out_dir, metrics = run_evaluation(job)
     scores = ", ".join(f"{split} {MAIN_METRIC}={m[MAIN_METRIC]:.4f}" for split, m in metrics.items())
     print(f"stance-evaluate: wrote {out_dir} ({scores})")
+    for split in metrics:
+        print(f"  report: {out_dir / split / REPORT_MD}")
+        if job.compare:
+            baseline = Registry(job.registry).resolve(job.compare).name
+            print(f"  comparison: {comparison_paths(out_dir / split, baseline)[0]}")
 
 
 def main() -> None:

@@ -2,14 +2,17 @@
 
 Inputs are integer label ids. ``labels`` names the classes in id order;
 ``polar`` names the classes averaged in ``macro_f1_polar`` (favor and against:
-the SemEval-2016 stance measure, which ignores neutral's F1).
+the SemEval-2016 stance measure, which ignores neutral's F1). The arithmetic
+lives in :mod:`stance.metrics.core`, shared with the bootstrap module.
 """
 
 import datasets
 import evaluate
 import numpy as np
 
-_DESCRIPTION = "Macro-F1, polar macro-F1, accuracy, average recall, per-class scores and the confusion matrix."
+from stance.metrics.core import class_scores, confusion, summary_scores
+
+_DESCRIPTION = "Macro-F1, polar macro-F1, accuracy, average recall, per-class scores, confusion matrix."
 _KWARGS = """
 Args:
     predictions (list[int]): predicted label ids.
@@ -17,27 +20,16 @@ Args:
     labels (list[str]): class names in id order.
     polar (list[str]): classes averaged in macro_f1_polar; default favor and against where present.
 Returns:
-    macro_f1, macro_f1_polar, accuracy, average_recall (floats in [0, 1]), per_class
-    ({label: {precision, recall, f1, support}}), confusion_matrix (rows gold, columns predicted).
+    macro_f1, macro_f1_polar, accuracy, average_recall (floats in [0, 1]; nan when undefined), per_class
+    ({label: {precision, recall, f1, support, predicted}}), confusion_matrix (rows gold, columns
+    predicted), labels, n.
+    A class with no gold and no predicted pairs has no F1 and is left out of the macro averages;
+    a gold class the model never predicts counts with F1 0. Average recall is over gold classes.
 """
 
 
-def confusion(refs, preds, n):
-    matrix = np.zeros((n, n), dtype=np.int64)
-    np.add.at(matrix, (refs, preds), 1)
-    return matrix
-
-
-def scores_from_confusion(matrix):
-    tp = np.diag(matrix).astype(float)
-    predicted = matrix.sum(axis=0).astype(float)
-    support = matrix.sum(axis=1).astype(float)
-    # A class never predicted (or never present) scores 0, as in scikit-learn's zero_division=0.
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    return precision, recall, f1, support
+def polar_indices(labels, polar=None):
+    return [labels.index(lab) for lab in (polar or ["favor", "against"]) if lab in labels]
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS)
@@ -47,27 +39,29 @@ class StanceClassification(evaluate.Metric):
             description=_DESCRIPTION,
             citation="",
             inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("int32"), "references": datasets.Value("int32")}),
+            features=datasets.Features({"predictions": datasets.Value("int32"),
+                                        "references": datasets.Value("int32")}),
         )
 
     def _compute(self, predictions, references, labels, polar=None):
-        n = len(labels)
-        preds, refs = np.asarray(predictions), np.asarray(references)
-        matrix = confusion(refs, preds, n)
-        precision, recall, f1, support = scores_from_confusion(matrix)
-        polar = [lab for lab in (polar or ["favor", "against"]) if lab in labels]
-        polar_idx = [labels.index(lab) for lab in polar]
+        labels = list(labels)
+        matrix = confusion(references, predictions, len(labels))
+        per_class = class_scores(matrix)
+        summary = summary_scores(matrix, polar_indices(labels, polar))
+        n = int(matrix.sum())
         return {
-            # Over all configured classes, so a class the model never predicts counts as 0.
-            "macro_f1": float(f1.mean()),
-            "macro_f1_polar": float(f1[polar_idx].mean()) if polar_idx else float("nan"),
-            "accuracy": float((preds == refs).mean()) if len(refs) else 0.0,
-            "average_recall": float(recall.mean()),
+            "macro_f1": float(summary["macro_f1"]) if n else 0.0,
+            "macro_f1_polar": float(summary["macro_f1_polar"]),
+            "accuracy": float(summary["accuracy"]) if n else 0.0,
+            "average_recall": float(summary["average_recall"]) if n else 0.0,
             "per_class": {
-                labels[i]: {"precision": float(precision[i]), "recall": float(recall[i]),
-                            "f1": float(f1[i]), "support": int(support[i])}
-                for i in range(n)
+                label: {"precision": float(per_class["precision"][i]),
+                        "recall": float(per_class["recall"][i]),
+                        "f1": float(per_class["f1"][i]), "support": int(per_class["support"][i]),
+                        "predicted": int(per_class["predicted"][i])}
+                for i, label in enumerate(labels)
             },
-            "confusion_matrix": matrix.tolist(),
-            "n": int(len(refs)),
+            "confusion_matrix": np.asarray(matrix).tolist(),
+            "labels": labels,
+            "n": n,
         }
