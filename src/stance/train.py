@@ -25,7 +25,7 @@ import torch
 from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainingArguments, set_seed
 
 from stance import card as card_stage
-from stance.config import TrainJob, to_yaml
+from stance.config import ConfigError, TrainJob, to_yaml
 from stance.data import Prepared, prepare
 from stance.evaluate import MAIN_METRIC, evaluate_split, score, write_split_results
 from stance.labels import IGNORE_INDEX, LabelSet
@@ -103,8 +103,9 @@ class StanceTrainer(Trainer):
             wd = 0.0 if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else self.args.weight_decay
             groups.setdefault((lr, wd), []).append(param)
         param_groups = [{"params": p, "lr": lr, "weight_decay": wd} for (lr, wd), p in groups.items()]
-        self.optimizer = torch.optim.AdamW(param_groups, lr=self.args.learning_rate,
-                                           betas=(self.args.adam_beta1, self.args.adam_beta2), eps=self.args.adam_epsilon)
+        betas = (self.args.adam_beta1, self.args.adam_beta2)
+        self.optimizer = torch.optim.AdamW(param_groups, lr=self.args.learning_rate, betas=betas,
+                                           eps=self.args.adam_epsilon)
         return self.optimizer
 
 
@@ -152,10 +153,26 @@ def class_weights(ds: datasets.Dataset, labels: LabelSet) -> list[float]:
     return (weights / weights.mean()).round(4).tolist()
 
 
-def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path, work_dir: Path) -> dict[str, Any]:
+def training_split(prepared: Prepared, mixes: dict[str, Prepared]) -> datasets.Dataset:
+    """The primary train split plus the train splits of any mixed-in corpora."""
+    parts = [prepared.split("train")] + [p.split("train") for p in mixes.values()]
+    return datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+
+def prepare_mixes(job: TrainJob, labels: LabelSet) -> dict[str, Prepared]:
+    mixes = {}
+    for name, cfg in job.mix.items():
+        if list(cfg.labels) != list(labels.names):
+            raise ConfigError(f"mix.{name}.labels {list(cfg.labels)} differ from data.labels {list(labels.names)}")
+        mixes[name] = prepare(cfg, job.prepared_root)
+    return mixes
+
+
+def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path, work_dir: Path,
+              mixes: dict[str, Prepared] | None = None) -> dict[str, Any]:
     """Train and save the best model, tokenizer and config into ``out_dir``."""
     set_seed(job.seed)
-    train_ds = prepared.split("train")
+    train_ds = training_split(prepared, mixes or {})
     extra = {"label_smoothing": job.train.label_smoothing}
     if job.train.class_weights:
         extra["class_weights"] = class_weights(train_ds, labels)
@@ -193,7 +210,7 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
         "train_inputs": len(features["train"]),
         "pairs_per_second": round(n_pairs * float(trainer.state.epoch or 0) / max(wall, 1e-9), 2),
         "train_loss": round(outcome.training_loss, 5) if not math.isnan(outcome.training_loss) else None,
-        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
+        "best_checkpoint": Path(best).name if (best := trainer.state.best_model_checkpoint) else None,
         "validation_history": [{"epoch": h["epoch"], "macro_f1": round(h["eval_macro_f1"], 5)} for h in history],
         "device": str(trainer.args.device),
         "threads": torch.get_num_threads(),
@@ -221,7 +238,20 @@ def evaluate_checkpoint(path: Path, prepared: Prepared, splits: list[str], batch
     return results
 
 
-def _manifest(job: TrainJob, version: str, prepared: Prepared, training: dict, metrics: dict, stage: Path) -> dict:
+def _data_record(prepared: Prepared) -> dict:
+    return {
+        "name": prepared.manifest["name"],
+        "prepared": str(prepared.path),
+        "fingerprint": prepared.manifest["fingerprint"],
+        "sources_sha256": prepared.manifest["sources"],
+        "splits": prepared.manifest["splits"],
+        "dropped": prepared.manifest["dropped"],
+        "datasets_fingerprints": prepared.manifest["datasets_fingerprints"],
+    }
+
+
+def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, Prepared], training: dict,
+              metrics: dict, stage: Path) -> dict:
     return {
         "version": version,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -230,15 +260,9 @@ def _manifest(job: TrainJob, version: str, prepared: Prepared, training: dict, m
         "labels": list(job.data.labels),
         "encoder": encoder_provenance(job.model.name_or_path, job.model.revision),
         "model": asdict(job.model),
-        "data": {
-            "name": prepared.manifest["name"],
-            "prepared": str(prepared.path),
-            "fingerprint": prepared.manifest["fingerprint"],
-            "sources_sha256": prepared.manifest["sources"],
-            "splits": prepared.manifest["splits"],
-            "dropped": prepared.manifest["dropped"],
-            "datasets_fingerprints": prepared.manifest["datasets_fingerprints"],
-        },
+        "data": _data_record(prepared),
+        "mix": {name: _data_record(p) for name, p in mixes.items()},
+        "validation_split": job.data.validation_split,
         "seed": job.seed,
         "train": asdict(job.train),
         "training": training,
@@ -271,22 +295,23 @@ def run_training(job: TrainJob) -> RunResult | None:
         torch.set_num_threads(job.train.threads)
     labels = LabelSet(tuple(job.data.labels))
     prepared = prepare(job.data, job.prepared_root)
+    mixes = prepare_mixes(job, labels)
     if _rank() != 0:
         with tempfile.TemporaryDirectory() as scratch:
-            fine_tune(job, prepared, labels, Path(scratch), _work_dir(job))
+            fine_tune(job, prepared, labels, Path(scratch), _work_dir(job), mixes)
         return None
     registry = Registry(job.registry)
     eval_splits = [s for s in [job.data.validation_split, *job.data.eval_splits] if s in prepared.splits]
     with registry.stage() as staged:
         work_dir = _work_dir(job)
         try:
-            training = fine_tune(job, prepared, labels, staged.path, work_dir)
+            training = fine_tune(job, prepared, labels, staged.path, work_dir, mixes)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
         (staged.path / "config.yaml").write_text(to_yaml(job))
         metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
                                       staged.path / "eval", job.train.progress)
-        manifest = _manifest(job, staged.version, prepared, training, metrics, staged.path)
+        manifest = _manifest(job, staged.version, prepared, mixes, training, metrics, staged.path)
         (staged.path / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         card_stage.write_card(staged.path)
     path = registry.resolve(staged.version)
