@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prepared-root", default="prepared")
     p.add_argument("--limit", type=int, help="only the first N sentences (smoke runs)")
     p.add_argument("--backends", default="baseline,torch,onnx")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, help="CPU threads for every backend (default: as stance-predict)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--warmup", type=int, default=8, help="sentences run once before timing")
     p.add_argument("--onnx-cache")
@@ -217,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         worker(args)
         return 0
 
-    from stance.predict import export_onnx, resolve_version
+    from stance.predict import default_threads, export_onnx, resolve_version
 
+    args.threads = args.threads or default_threads()
     version = resolve_version(args.version, args.registry)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     sentences, gold, labels = load_split(args.data, args.split, args.prepared_root, args.limit)

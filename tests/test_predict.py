@@ -270,10 +270,10 @@ def test_read_only_version_exports_to_the_cache(tiny_version, tmp_path, monkeypa
     shutil.copytree(tiny_version, version)
     real = predict.tempfile.mkdtemp
 
-    def refuse_version_folder(*args, dir=None, **kw):  # root ignores permission bits, so refuse here
-        if Path(dir) == version:
+    def refuse_version_folder(suffix=None, prefix=None, dir=None):  # root ignores permission bits
+        if dir is not None and Path(dir) == version:
             raise PermissionError(13, "Permission denied", str(dir))
-        return real(*args, dir=dir, **kw)
+        return real(suffix, prefix, dir)
 
     monkeypatch.setattr(predict.tempfile, "mkdtemp", refuse_version_folder)
     path = export_onnx(version, "int8", onnx_cache=str(tmp_path / "cache"))
