@@ -1,0 +1,102 @@
+#!/usr/bin/env python
+"""Build the NewsMTSC ablation table (benchmarks/newsmtsc.md) from registry versions.
+
+Every number is read from the versions' manifest.json files: validation and test
+macro-F1 (mean ± std over seeds), training wall time and training pairs per
+second.  Runs are grouped into variants by their ``note`` with any trailing
+"seed N" removed; the first variant given with ``--baseline`` is the reference
+for the deltas and time ratios.
+
+    python benchmarks/newsmtsc_table.py --registry registry --baseline "ablation marker-span" \
+        --out benchmarks/newsmtsc.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+SPLITS = ("validation", "test_rw", "test_mt")
+
+
+def load_runs(registry: Path) -> list[dict]:
+    runs = []
+    for manifest in sorted(registry.glob("v*/manifest.json")):
+        m = json.loads(manifest.read_text())
+        if m["data"]["name"] != "newsmtsc" or "test_rw" not in m["metrics"]:
+            continue
+        runs.append(m)
+    return runs
+
+
+def variant(note: str | None) -> str:
+    return re.sub(r"\s*seed\s*\d+\s*$", "", note or "unnamed").strip()
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    pct = [v * 100 for v in values]
+    if len(pct) == 1:
+        return f"{pct[0]:.1f}"
+    return f"{statistics.mean(pct):.1f} ± {statistics.stdev(pct):.1f}"
+
+
+def summarise(runs: list[dict], baseline: str | None) -> str:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for m in runs:
+        groups[variant(m.get("note"))].append(m)
+    base = groups.get(baseline or "", [])
+    base_f1 = statistics.mean(m["metrics"]["test_rw"]["macro_f1"] for m in base) if base else None
+    base_time = statistics.mean(m["training"]["wall_seconds"] for m in base) if base else None
+    lines = [
+        "| variant | seeds | validation | test_rw | test_mt | Δ test_rw vs baseline | train wall (s) "
+        "| time ratio | pairs/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, members in groups.items():
+        f1 = {s: [m["metrics"][s]["macro_f1"] for m in members if s in m["metrics"]] for s in SPLITS}
+        wall = statistics.mean(m["training"]["wall_seconds"] for m in members)
+        pps = statistics.mean(m["training"]["pairs_per_second"] for m in members)
+        delta = f"{(statistics.mean(f1['test_rw']) - base_f1) * 100:+.1f}" if base_f1 is not None else "-"
+        ratio = f"{wall / base_time:.2f}" if base_time else "-"
+        lines.append(f"| {name} | {len(members)} | {mean_std(f1['validation'])} | {mean_std(f1['test_rw'])} "
+                     f"| {mean_std(f1['test_mt'])} | {delta} | {wall:.0f} | {ratio} | {pps:.1f} |")
+    lines += ["", "Runs:", "", "| version | variant | seed | epochs | validation | test_rw | test_mt | wall (s) | commit |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for m in runs:
+        met = m["metrics"]
+        lines.append(
+            f"| {m['version']} | {variant(m.get('note'))} | {m['seed']} | {m['training']['epochs']} "
+            f"| {met['validation']['macro_f1'] * 100:.1f} | {met['test_rw']['macro_f1'] * 100:.1f} "
+            f"| {met.get('test_mt', {}).get('macro_f1', float('nan')) * 100:.1f} | {m['training']['wall_seconds']:.0f} "
+            f"| {m['git']['commit'][:10]}{' (dirty)' if m['git']['dirty'] else ''} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--registry", type=Path, default=Path("registry"))
+    parser.add_argument("--baseline", default=None, help="variant name used as the reference")
+    parser.add_argument("--out", type=Path, default=None, help="write the table here (default: print)")
+    parser.add_argument("--header", type=Path, default=None, help="markdown prepended to the table")
+    args = parser.parse_args()
+    runs = load_runs(args.registry)
+    if not runs:
+        raise SystemExit(f"error: no NewsMTSC versions with test_rw metrics in {args.registry}")
+    table = summarise(runs, args.baseline)
+    text = (args.header.read_text() if args.header else "") + table + "\n"
+    if args.out:
+        args.out.write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
