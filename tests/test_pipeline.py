@@ -149,3 +149,27 @@ def test_bad_config_value_names_the_key(tmp_path):
     assert bad.returncode == 2
     assert "model.pooling='banana'" in bad.stderr
     assert not (tmp_path / "registry" / "v0001").exists()
+
+
+def test_train_evaluate_predict_card_end_to_end(tiny_version, tmp_path):
+    """The whole path a user walks: train a version, evaluate it, predict with it, read its card."""
+    from stance.predict import PredictJob, run_prediction
+
+    version = tiny_version  # trained by run_training, which writes the card as its last stage
+    cfg = compose_config("evaluate", [f"registry={version.parent}", f"prepared_root={tmp_path}/prep",
+                                      "version=latest", "splits=[test]"])
+    _, metrics = run_evaluation(to_dataclass(cfg, EvaluateJob))  # evaluate
+    article = tmp_path / "article.txt"
+    article.write_text("Brazil welcomed the ceasefire brokered by Qatar, while Venezuela accused "
+                       "Washington of sabotaging the talks.\n", encoding="utf-8")
+    out = tmp_path / "rows.jsonl"
+    run_prediction(PredictJob(version="latest", registry=str(version.parent), inputs=[str(article)],
+                              out=str(out), threads=1, progress=False, table=False))  # predict
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["actor"], r["mention"]) for r in rows] == [
+        ("Brazil", "Brazil"), ("Qatar", "Qatar"), ("Venezuela", "Venezuela"), ("United States", "Washington")]
+    assert all(r["label"] in {"favor", "against", "neutral"} for r in rows)
+    card = ModelCard.load(version / CARD)  # card
+    test_f1 = next(r.metric_value for r in card.data.eval_results
+                   if r.dataset_split == "test" and r.metric_type == "macro_f1")
+    assert test_f1 == round(metrics["test"]["macro_f1"], 4)
