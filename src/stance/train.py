@@ -251,7 +251,7 @@ def _data_record(prepared: Prepared) -> dict:
 
 
 def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, Prepared], training: dict,
-              metrics: dict, stage: Path) -> dict:
+              metrics: dict, stage: Path, git: dict) -> dict:
     return {
         "version": version,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -268,7 +268,7 @@ def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, 
         "training": training,
         "main_metric": MAIN_METRIC,
         "metrics": metrics,
-        "git": git_state(),
+        "git": git,
         "libraries": library_versions(),
         "artifacts_sha256": artifact_hashes(stage),
     }
@@ -291,6 +291,7 @@ def run_training(job: TrainJob) -> RunResult | None:
     In a distributed launch every rank trains; only rank 0 evaluates and
     publishes, and the other ranks return None.
     """
+    git = git_state()  # read before training, so edits made during a long run cannot be misattributed
     if job.train.threads:
         torch.set_num_threads(job.train.threads)
     labels = LabelSet(tuple(job.data.labels))
@@ -311,7 +312,7 @@ def run_training(job: TrainJob) -> RunResult | None:
         (staged.path / "config.yaml").write_text(to_yaml(job))
         metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
                                       staged.path / "eval", job.train.progress)
-        manifest = _manifest(job, staged.version, prepared, mixes, training, metrics, staged.path)
+        manifest = _manifest(job, staged.version, prepared, mixes, training, metrics, staged.path, git)
         (staged.path / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         card_stage.write_card(staged.path)
     path = registry.resolve(staged.version)
