@@ -66,7 +66,8 @@ def summarise(runs: list[dict], baseline: str | None) -> str:
         ratio = f"{wall / base_time:.2f}" if base_time else "-"
         lines.append(f"| {name} | {len(members)} | {mean_std(f1['validation'])} | {mean_std(f1['test_rw'])} "
                      f"| {mean_std(f1['test_mt'])} | {delta} | {wall:.0f} | {ratio} | {pps:.1f} |")
-    lines += ["", "Runs:", "", "| version | variant | seed | epochs | validation | test_rw | test_mt | wall (s) | commit |",
+    lines += ["", "Runs:", "",
+              "| version | variant | seed | epochs | validation | test_rw | test_mt | wall (s) | commit |",
               "|---|---|---|---|---|---|---|---|---|"]
     for m in runs:
         met = m["metrics"]
