@@ -24,6 +24,12 @@ def data_config(*overrides: str) -> DataConfig:
     return to_dataclass(cfg, PrepareJob).data
 
 
+def newsmtsc_train_only(folder: Path) -> DataConfig:
+    """The real NewsMTSC config, pointed at one train.jsonl fixture, strict, nothing carved."""
+    return data_config("data=newsmtsc", f"data.path={folder}", "~data.files.test_rw", "~data.files.test_mt",
+                       "data.eval_splits=[]", "data.drop_invalid=false", "data.split.validation=0")
+
+
 def problems_of(cfg: DataConfig) -> list[str]:
     """The problem lines of the DataError that ``cfg`` raises."""
     with pytest.raises(DataError, match=r"^\d+ problem\(s\) in") as info:
@@ -212,15 +218,7 @@ def test_label_map_values_are_reported_in_the_raw_vocabulary(tmp_path: Path) -> 
         }
     ]
     (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = data_config(
-        "data=newsmtsc",
-        f"data.path={folder}",
-        "~data.files.test_rw",
-        "~data.files.test_mt",
-        "data.eval_splits=[]",
-        "data.drop_invalid=false",
-        "data.split.validation=0",
-    )
+    cfg = newsmtsc_train_only(folder)
     assert problems_of(cfg) == [
         "train.jsonl:1: targets[0].polarity: unknown label 5.0; expected one of ['2.0', '4.0', '6.0'] "
         "(data.label_map) or ['favor', 'against', 'neutral'] (data.labels)"
@@ -236,15 +234,7 @@ def test_an_id_that_does_not_match_doc_id_pattern_is_reported(tmp_path: Path) ->
         "targets": [{"from": 8, "to": 13, "mention": "Doyle", "polarity": 6.0}],
     }
     (folder / "train.jsonl").write_text(json.dumps(row) + "\n")
-    cfg = data_config(
-        "data=newsmtsc",
-        f"data.path={folder}",
-        "~data.files.test_rw",
-        "~data.files.test_mt",
-        "data.eval_splits=[]",
-        "data.drop_invalid=false",
-        "data.split.validation=0",
-    )
+    cfg = newsmtsc_train_only(folder)
     pattern = cfg.fields.doc_id_pattern
     assert problems_of(cfg) == [
         "train.jsonl:1: primary_gid: id 'no-article-here' does not match "
