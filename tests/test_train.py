@@ -28,3 +28,103 @@ def test_layer_wise_lr_decay_gives_each_layer_its_own_rate(make_job, tmp_path):
     assert rate_of[id(named["encoder.embeddings.word_embeddings.weight"])] == pytest.approx(1.25e-4)
     no_decay = [g for g in optimizer.param_groups if any(p is named["classifier.bias"] for p in g["params"])]
     assert no_decay[0]["weight_decay"] == 0.0
+
+
+# ---------------------------------------------------------------- R-Drop, checkpoint averaging
+
+
+def test_rdrop_kl_is_zero_for_equal_copies_and_ignores_padding():
+    import torch
+
+    from stance.labels import IGNORE_INDEX
+    from stance.train import rdrop_kl
+
+    same = torch.tensor([[[1.0, 2.0, 0.5]]])
+    assert rdrop_kl(torch.cat([same, same]), torch.tensor([[0]])).item() == pytest.approx(0.0, abs=1e-7)
+    first = torch.tensor([[[1.0, 2.0, 0.5], [9.0, 0.0, 0.0]]])
+    second = torch.tensor([[[0.0, 2.0, 3.0], [0.0, 0.0, 9.0]]])
+    logits = torch.cat([first, second])
+    # the second target is padding: its very different logits must not count
+    padded = rdrop_kl(logits, torch.tensor([[1, IGNORE_INDEX]]))
+    alone = rdrop_kl(torch.cat([first[:, :1], second[:, :1]]), torch.tensor([[1]]))
+    assert padded.item() > 0.1
+    assert padded.item() == pytest.approx(alone.item())
+
+
+def test_rdrop_loss_adds_the_kl_term_in_training_mode(make_job, tmp_path):
+    import torch
+
+    from stance.model import Collator, Encoding, InputBuilder, TargetSpec
+
+    job = make_job("model.dropout=0.5")
+    model, tokenizer = build_model(job.model, LabelSet())
+    builder = InputBuilder(tokenizer, Encoding.from_model_config(job.model))
+    features = builder.encode("Brazil welcomed the ceasefire.", [TargetSpec(0, 6, "Brazil", 2)])
+    batch = Collator(tokenizer.pad_token_id)(features)
+    trainer = StanceTrainer(model=model, args=training_args(job, tmp_path, has_validation=False))
+    trainer.rdrop_alpha = 100.0
+    model.train()
+    torch.manual_seed(0)
+    with_kl = trainer.compute_loss(model, dict(batch))
+    torch.manual_seed(0)
+    plain = model(**{k: torch.cat([v, v]) for k, v in batch.items()}).loss
+    assert with_kl.item() > plain.item()  # same dropout masks, plus a positive KL term
+    model.eval()
+    assert trainer.compute_loss(model, dict(batch)).item() == pytest.approx(model(**batch).loss.item())
+
+
+def test_trainer_scales_our_loss_for_gradient_accumulation(make_job, tmp_path):
+    job = make_job()
+    model, _ = build_model(job.model, LabelSet())
+    trainer = StanceTrainer(model=model, args=training_args(job, tmp_path, has_validation=False))
+    assert trainer.model_accepts_loss_kwargs is False
+
+
+def test_average_checkpoints_loads_the_mean_weights(make_job, tmp_path):
+    import torch
+
+    from stance.train import average_checkpoints
+
+    job = make_job()
+    models = []
+    for step, seed in ((10, 1), (20, 2), (30, 3)):
+        torch.manual_seed(seed)
+        model, _ = build_model(job.model, LabelSet())
+        model.save_pretrained(tmp_path / f"checkpoint-{step}")
+        models.append(model)
+    target, _ = build_model(job.model, LabelSet())
+    used = average_checkpoints(target, tmp_path, 2)
+    assert used == ["checkpoint-20", "checkpoint-30"]
+    name = "encoder.encoder.layer.0.output.dense.weight"
+    expected = (models[1].state_dict()[name] + models[2].state_dict()[name]) / 2
+    assert torch.allclose(target.state_dict()[name], expected, atol=1e-6)
+    with pytest.raises(RuntimeError, match="left 3 checkpoints"):
+        average_checkpoints(target, tmp_path, 4)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["train.rdrop_alpha=-1"], "rdrop_alpha=-1.0 must be >= 0"),
+    (["train.epochs=2", "train.max_steps=-1", "train.average_checkpoints=3"], "saves only 2 epoch checkpoints"),
+    (["train.average_checkpoints=1", "train.max_steps=5"], "unset train.max_steps"),
+    (["train.epochs=2", "train.max_steps=-1", "train.average_checkpoints=2", "train.early_stopping_patience=1"],
+     "exclude each other"),
+])
+def test_bad_training_combinations_are_refused(make_job, overrides, message):
+    from stance.config import ConfigError
+    from stance.train import check_train_config
+
+    with pytest.raises(ConfigError, match=message):
+        check_train_config(make_job(*overrides), has_validation=True)
+
+
+def test_a_run_with_rdrop_and_averaging_publishes_the_averaged_model(make_job):
+    import json
+
+    from stance.train import run_training
+
+    result = run_training(make_job("train.epochs=2", "train.max_steps=-1", "train.average_checkpoints=2",
+                                   "train.rdrop_alpha=1.0"))
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert len(manifest["training"]["averaged_checkpoints"]) == 2
+    assert manifest["training"]["best_checkpoint"] is None
+    assert "mean of the checkpoints" in (result.path / "README.md").read_text()

@@ -141,6 +141,8 @@ class TrainConfig:
     warmup: float = 0.1  # ratio of total steps
     label_smoothing: float = 0.0
     class_weights: bool = False
+    rdrop_alpha: float = 0.0  # 0 = off; R-Drop's KL weight (two dropout passes per batch, ~2x the compute)
+    average_checkpoints: int = 0  # 0 = off; else the final model is the mean of the last k epoch checkpoints
     early_stopping_patience: int = 0  # 0 = off; else epochs without validation gain
     eval_every_epoch: bool = True
     group_by_length: bool = True

@@ -319,6 +319,10 @@ class StanceClassifier(PreTrainedModel):
     config_class = PretrainedConfig
     base_model_prefix = "encoder"
     supports_gradient_checkpointing = True
+    # Our loss is a per-batch mean and ignores `num_items_in_batch`; saying so
+    # makes Trainer scale it for gradient accumulation (it would not otherwise,
+    # because forward() takes **kwargs).
+    accepts_loss_kwargs = False
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)

@@ -22,6 +22,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
+from safetensors.torch import load_file as load_safetensors
 from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainingArguments, set_seed
 
 from stance import card as card_stage
@@ -77,13 +78,26 @@ def compute_metrics_fn(labels: LabelSet):
 
 
 class StanceTrainer(Trainer):
-    """Trainer with layer-wise learning-rate decay.
+    """Trainer with layer-wise learning-rate decay and R-Drop.
 
-    Trainer has no LLRD option, so we build the parameter groups here: layer
-    ``i`` of ``n`` gets ``lr * decay ** (n - i)``, the embeddings the smallest.
+    Trainer has neither option, so both are written here. LLRD: layer ``i`` of
+    ``n`` gets ``lr * decay ** (n - i)``, the embeddings the smallest.
     """
 
     layer_lr_decay: float = 1.0
+    rdrop_alpha: float = 0.0
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.rdrop_alpha <= 0 or not model.training:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        # R-Drop (Liang et al., 2021): the batch goes through twice with
+        # different dropout masks; both copies get cross-entropy and the two
+        # predictive distributions are pulled together by a symmetric KL.
+        # Stacking the copies into one forward pass is faster on CPU than two.
+        doubled = {k: torch.cat([v, v]) if torch.is_tensor(v) else v for k, v in inputs.items()}
+        outputs = model(**doubled)
+        loss = outputs.loss + self.rdrop_alpha * rdrop_kl(outputs.logits, inputs["labels"])
+        return (loss, outputs) if return_outputs else loss
 
     def create_optimizer(self, model=None):
         if self.optimizer is not None or self.layer_lr_decay >= 1.0:
@@ -109,9 +123,44 @@ class StanceTrainer(Trainer):
         return self.optimizer
 
 
+def rdrop_kl(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """R-Drop's regulariser for logits of a batch stacked twice, padding targets excluded.
+
+    With our loss being the mean cross-entropy of both copies, ``alpha / 4 *
+    (KL(p1||p2) + KL(p2||p1))`` keeps the paper's weighting of alpha.
+    """
+    first, second = logits.chunk(2)
+    mask = labels != IGNORE_INDEX
+    if not mask.any():
+        return logits.sum() * 0.0
+    lp, lq = first[mask].log_softmax(-1), second[mask].log_softmax(-1)
+    kl_pq = torch.nn.functional.kl_div(lq, lp, log_target=True, reduction="batchmean")
+    kl_qp = torch.nn.functional.kl_div(lp, lq, log_target=True, reduction="batchmean")
+    return (kl_pq + kl_qp) / 4
+
+
+def check_train_config(job: TrainJob, has_validation: bool) -> None:
+    """Settings that only make sense together; checked before any training starts."""
+    t = job.train
+    if t.rdrop_alpha < 0:
+        raise ConfigError(f"train.rdrop_alpha={t.rdrop_alpha} must be >= 0")
+    if t.average_checkpoints < 0:
+        raise ConfigError(f"train.average_checkpoints={t.average_checkpoints} must be >= 0")
+    if t.average_checkpoints > 0:
+        if t.max_steps > 0:
+            raise ConfigError("train.average_checkpoints needs epoch checkpoints; unset train.max_steps")
+        if t.average_checkpoints > math.ceil(t.epochs):
+            raise ConfigError(f"train.average_checkpoints={t.average_checkpoints} but train.epochs={t.epochs} "
+                              f"saves only {math.ceil(t.epochs)} epoch checkpoints")
+        if t.early_stopping_patience > 0:
+            raise ConfigError("train.average_checkpoints and train.early_stopping_patience exclude each other: "
+                              "averaging uses the last checkpoints, early stopping the best one")
+
+
 def training_args(job: TrainJob, work_dir: Path, has_validation: bool) -> TrainingArguments:
     t = job.train
     evaluate_epochs = has_validation and t.eval_every_epoch
+    averaging = t.average_checkpoints > 0
     return TrainingArguments(
         output_dir=str(work_dir),
         num_train_epochs=t.epochs,
@@ -124,10 +173,11 @@ def training_args(job: TrainJob, work_dir: Path, has_validation: bool) -> Traini
         warmup_steps=t.warmup,  # a float in [0, 1) is a ratio of total steps in transformers 5
         lr_scheduler_type="linear",
         eval_strategy="epoch" if evaluate_epochs else "no",
-        save_strategy="epoch" if evaluate_epochs else "no",
-        save_total_limit=2,
+        save_strategy="epoch" if evaluate_epochs or averaging else "no",
+        # Averaging keeps the last k checkpoints; otherwise the best and the last.
+        save_total_limit=t.average_checkpoints if averaging else 2,
         save_only_model=True,
-        load_best_model_at_end=evaluate_epochs,
+        load_best_model_at_end=evaluate_epochs and not averaging,
         metric_for_best_model=MAIN_METRIC,
         greater_is_better=True,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
@@ -168,9 +218,35 @@ def prepare_mixes(job: TrainJob, labels: LabelSet) -> dict[str, Prepared]:
     return mixes
 
 
+def average_checkpoints(model: torch.nn.Module, work_dir: Path, k: int) -> list[str]:
+    """Load the mean weights of the last ``k`` checkpoints in ``work_dir`` into ``model``.
+
+    Trainer has no checkpoint averaging. The checkpoints are its own
+    safetensors files, so we read those, average the floating-point tensors
+    and leave integer buffers (position ids) as the model has them.
+    """
+    found = sorted(work_dir.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    chosen = found[-k:]
+    if len(chosen) < k:
+        raise RuntimeError(f"train.average_checkpoints={k}, but training left {len(found)} checkpoints in {work_dir}")
+    sums: dict[str, torch.Tensor] = {}
+    for ckpt in chosen:
+        for name, tensor in load_safetensors(str(ckpt / "model.safetensors")).items():
+            if tensor.is_floating_point():
+                sums[name] = sums.get(name, 0) + tensor.double()
+    own = model.state_dict()
+    mean = {name: (total / k).to(own[name].dtype) for name, total in sums.items()}
+    result = model.load_state_dict(mean, strict=False)
+    if result.unexpected_keys:
+        raise RuntimeError(f"checkpoint weights not in the model: {result.unexpected_keys[:5]}")
+    return [c.name for c in chosen]
+
+
 def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path, work_dir: Path,
               mixes: dict[str, Prepared] | None = None) -> dict[str, Any]:
     """Train and save the best model, tokenizer and config into ``out_dir``."""
+    has_val = job.data.validation_split in prepared.splits
+    check_train_config(job, has_val)
     set_seed(job.seed)
     train_ds = training_split(prepared, mixes or {})
     extra = {"label_smoothing": job.train.label_smoothing}
@@ -179,7 +255,6 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
     model, tokenizer = build_model(job.model, labels, extra)
     builder = InputBuilder(tokenizer, Encoding.from_model_config(job.model))
     features = {"train": encode_split(train_ds, builder, labels)}
-    has_val = job.data.validation_split in prepared.splits
     if has_val:
         features["validation"] = encode_split(prepared.split(job.data.validation_split), builder, labels)
     args = training_args(job, work_dir, has_val)
@@ -192,8 +267,12 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
         callbacks=callbacks,
     )
     trainer.layer_lr_decay = job.train.layer_lr_decay
+    trainer.rdrop_alpha = job.train.rdrop_alpha
     started = time.perf_counter()
     outcome = trainer.train()
+    averaged = None
+    if job.train.average_checkpoints and trainer.is_world_process_zero():
+        averaged = average_checkpoints(trainer.model, work_dir, job.train.average_checkpoints)
     wall = time.perf_counter() - started
     trainer.save_model(str(out_dir))
     # Trainer also pickles its arguments; a version holds no pickles, and the
@@ -210,7 +289,8 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
         "train_inputs": len(features["train"]),
         "pairs_per_second": round(n_pairs * float(trainer.state.epoch or 0) / max(wall, 1e-9), 2),
         "train_loss": round(outcome.training_loss, 5) if not math.isnan(outcome.training_loss) else None,
-        "best_checkpoint": Path(best).name if (best := trainer.state.best_model_checkpoint) else None,
+        "best_checkpoint": Path(best).name if not averaged and (best := trainer.state.best_model_checkpoint) else None,
+        "averaged_checkpoints": averaged,
         "validation_history": [{"epoch": h["epoch"], "macro_f1": round(h["eval_macro_f1"], 5)} for h in history],
         "device": str(trainer.args.device),
         "threads": torch.get_num_threads(),
