@@ -7,6 +7,7 @@ import pytest
 from stance.labels import LabelSet
 from stance.model import build_model
 from stance.train import StanceTrainer, training_args
+from tests.conftest import CONFIGS, compose_config
 
 
 def test_layer_wise_lr_decay_gives_each_layer_its_own_rate(make_job, tmp_path):
@@ -128,3 +129,15 @@ def test_a_run_with_rdrop_and_averaging_publishes_the_averaged_model(make_job):
     assert len(manifest["training"]["averaged_checkpoints"]) == 2
     assert manifest["training"]["best_checkpoint"] is None
     assert "mean of the checkpoints" in (result.path / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml")))
+def test_every_experiment_config_composes_into_a_valid_job(name):
+    """A typo in an experiment file fails here, not after minutes of data preparation."""
+    from stance.config import TrainJob, to_dataclass
+    from stance.model import Encoding
+    from stance.train import check_train_config
+
+    job = to_dataclass(compose_config("train", [f"experiment={name}"]), TrainJob)
+    Encoding.from_model_config(job.model)
+    check_train_config(job, has_validation=True)
