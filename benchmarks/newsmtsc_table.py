@@ -7,8 +7,8 @@ second.  Runs are grouped into variants by their ``note`` with any trailing
 "seed N" removed; the first variant given with ``--baseline`` is the reference
 for the deltas and time ratios.
 
-    python benchmarks/newsmtsc_table.py --registry registry --baseline "ablation marker-span" \
-        --out benchmarks/newsmtsc.md
+    python benchmarks/newsmtsc_table.py --registry registry --baseline "ablation marker-span 3 epochs" \
+        --header benchmarks/newsmtsc_header.md --footer benchmarks/newsmtsc_footer.md --out benchmarks/newsmtsc.md
 """
 
 from __future__ import annotations
@@ -52,16 +52,17 @@ def summarise(runs: list[dict], baseline: str | None) -> str:
         groups[variant(m.get("note"))].append(m)
     base = groups.get(baseline or "", [])
     base_f1 = statistics.mean(m["metrics"]["test_rw"]["macro_f1"] for m in base) if base else None
-    base_time = statistics.mean(m["training"]["wall_seconds"] for m in base) if base else None
+    # Wall times are medians: one run that shared the CPU should not move a variant's time.
+    base_time = statistics.median(m["training"]["wall_seconds"] for m in base) if base else None
     lines = [
-        "| variant | seeds | validation | test_rw | test_mt | Δ test_rw vs baseline | train wall (s) "
-        "| time ratio | pairs/s |",
+        "| variant | seeds | validation | test_rw | test_mt | Δ test_rw vs baseline | train wall (s, median) "
+        "| time ratio | pairs/s (median) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, members in groups.items():
         f1 = {s: [m["metrics"][s]["macro_f1"] for m in members if s in m["metrics"]] for s in SPLITS}
-        wall = statistics.mean(m["training"]["wall_seconds"] for m in members)
-        pps = statistics.mean(m["training"]["pairs_per_second"] for m in members)
+        wall = statistics.median(m["training"]["wall_seconds"] for m in members)
+        pps = statistics.median(m["training"]["pairs_per_second"] for m in members)
         delta = f"{(statistics.mean(f1['test_rw']) - base_f1) * 100:+.1f}" if base_f1 is not None else "-"
         ratio = f"{wall / base_time:.2f}" if base_time else "-"
         lines.append(f"| {name} | {len(members)} | {mean_std(f1['validation'])} | {mean_std(f1['test_rw'])} "
@@ -86,12 +87,15 @@ def main() -> int:
     parser.add_argument("--baseline", default=None, help="variant name used as the reference")
     parser.add_argument("--out", type=Path, default=None, help="write the table here (default: print)")
     parser.add_argument("--header", type=Path, default=None, help="markdown prepended to the table")
+    parser.add_argument("--footer", type=Path, default=None, help="markdown appended to the table")
     args = parser.parse_args()
     runs = load_runs(args.registry)
     if not runs:
         raise SystemExit(f"error: no NewsMTSC versions with test_rw metrics in {args.registry}")
     table = summarise(runs, args.baseline)
     text = (args.header.read_text() if args.header else "") + table + "\n"
+    if args.footer:
+        text += "\n" + args.footer.read_text()
     if args.out:
         args.out.write_text(text)
     else:
