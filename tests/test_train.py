@@ -141,3 +141,15 @@ def test_every_experiment_config_composes_into_a_valid_job(name):
     job = to_dataclass(compose_config("train", [f"experiment={name}"]), TrainJob)
     Encoding.from_model_config(job.model)
     check_train_config(job, has_validation=True)
+
+
+def test_averaging_keeps_the_last_checkpoints_not_the_best(make_job, tmp_path):
+    # With a "best" metric, Trainer's rotation protects the best checkpoint and
+    # deletes a newer one; averaging must get the last k epochs instead.
+    job = make_job("train.epochs=3", "train.max_steps=-1", "train.average_checkpoints=2", "train.eval_every_epoch=true")
+    args = training_args(job, tmp_path, has_validation=True)
+    assert args.metric_for_best_model is None
+    assert args.load_best_model_at_end is False
+    assert args.save_total_limit == 2
+    plain = training_args(make_job("train.eval_every_epoch=true"), tmp_path, has_validation=True)
+    assert plain.metric_for_best_model == "macro_f1" and plain.load_best_model_at_end

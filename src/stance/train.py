@@ -178,7 +178,9 @@ def training_args(job: TrainJob, work_dir: Path, has_validation: bool) -> Traini
         save_total_limit=t.average_checkpoints if averaging else 2,
         save_only_model=True,
         load_best_model_at_end=evaluate_epochs and not averaging,
-        metric_for_best_model=MAIN_METRIC,
+        # No "best" while averaging: Trainer's rotation would protect the best
+        # checkpoint and delete a newer one, and we want the last k.
+        metric_for_best_model=None if averaging else MAIN_METRIC,
         greater_is_better=True,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         length_column_name="length",
