@@ -153,3 +153,11 @@ def test_averaging_keeps_the_last_checkpoints_not_the_best(make_job, tmp_path):
     assert args.save_total_limit == 2
     plain = training_args(make_job("train.eval_every_epoch=true"), tmp_path, has_validation=True)
     assert plain.metric_for_best_model == "macro_f1" and plain.load_best_model_at_end
+
+
+def test_the_default_newsmtsc_setup_is_the_row_the_table_reports():
+    from omegaconf import OmegaConf
+
+    default = compose_config("train", ["experiment=newsmtsc"])
+    reported = compose_config("train", ["experiment=newsmtsc_lr1e4_average2"])
+    assert OmegaConf.to_yaml(default) == OmegaConf.to_yaml(reported)
