@@ -115,7 +115,7 @@ def test_bad_training_combinations_are_refused(make_job, overrides, message):
     from stance.train import check_train_config
 
     with pytest.raises(ConfigError, match=message):
-        check_train_config(make_job(*overrides), has_validation=True)
+        check_train_config(make_job(*overrides))
 
 
 def test_a_run_with_rdrop_and_averaging_publishes_the_averaged_model(make_job):
@@ -124,7 +124,7 @@ def test_a_run_with_rdrop_and_averaging_publishes_the_averaged_model(make_job):
     from stance.train import run_training
 
     result = run_training(make_job("train.epochs=2", "train.max_steps=-1", "train.average_checkpoints=2",
-                                   "train.rdrop_alpha=1.0"))
+                                   "train.rdrop_alpha=1.0", "train.eval_every_epoch=true"))
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert len(manifest["training"]["averaged_checkpoints"]) == 2
     assert manifest["training"]["best_checkpoint"] is None
@@ -140,7 +140,7 @@ def test_every_experiment_config_composes_into_a_valid_job(name):
 
     job = to_dataclass(compose_config("train", [f"experiment={name}"]), TrainJob)
     Encoding.from_model_config(job.model)
-    check_train_config(job, has_validation=True)
+    check_train_config(job)
 
 
 def test_averaging_keeps_the_last_checkpoints_not_the_best(make_job, tmp_path):

@@ -139,7 +139,7 @@ def rdrop_kl(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (kl_pq + kl_qp) / 4
 
 
-def check_train_config(job: TrainJob, has_validation: bool) -> None:
+def check_train_config(job: TrainJob) -> None:
     """Settings that only make sense together; checked before any training starts."""
     t = job.train
     if t.rdrop_alpha < 0:
@@ -248,7 +248,7 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
               mixes: dict[str, Prepared] | None = None) -> dict[str, Any]:
     """Train and save the best model, tokenizer and config into ``out_dir``."""
     has_val = job.data.validation_split in prepared.splits
-    check_train_config(job, has_val)
+    check_train_config(job)
     set_seed(job.seed)
     train_ds = training_split(prepared, mixes or {})
     extra = {"label_smoothing": job.train.label_smoothing}
@@ -291,7 +291,8 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
         "train_inputs": len(features["train"]),
         "pairs_per_second": round(n_pairs * float(trainer.state.epoch or 0) / max(wall, 1e-9), 2),
         "train_loss": round(outcome.training_loss, 5) if not math.isnan(outcome.training_loss) else None,
-        "best_checkpoint": Path(best).name if not averaged and (best := trainer.state.best_model_checkpoint) else None,
+        # None while averaging: no best-model metric is set then (see training_args).
+        "best_checkpoint": Path(best).name if (best := trainer.state.best_model_checkpoint) else None,
         "averaged_checkpoints": averaged,
         "validation_history": [{"epoch": h["epoch"], "macro_f1": round(h["eval_macro_f1"], 5)} for h in history],
         "device": str(trainer.args.device),
