@@ -19,7 +19,6 @@ SCRIPT = shutil.which("stance-prepare") or str(Path(os.sys.executable).parent / 
 def run_prepare(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
-        "STANCE_CONFIG_DIR": str(ROOT / "configs"),
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_CACHE": str(cwd / ".hf-cache"),
     }

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from stance.config import ModelConfig, PrepareJob, TrainJob, to_dataclass
+from stance.config import ModelConfig, PrepareJob, TrainJob, config_dir, to_dataclass
 from stance.data import DataError, build_splits, prepare, sha256_file
 from stance.model import Encoding, InputBuilder, TargetSpec, load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
-EXAMPLES = ROOT / "examples" / "data"
+CONFIGS = config_dir()
+EXAMPLES = CONFIGS.parent / "datasets" / "examples"
 
 
 def data_config(*overrides: str):

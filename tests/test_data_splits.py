@@ -12,11 +12,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from stance import data as data_module
-from stance.config import DataConfig, PrepareJob, to_dataclass
+from stance.config import DataConfig, PrepareJob, config_dir, to_dataclass
 from stance.data import DataError, Sentence, Target, build_splits, carve_splits, load_prepared, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
+CONFIGS = config_dir()
 NEWSMTSC = Path(os.environ.get("STANCE_NEWSMTSC_DIR", ROOT.parent / "shared" / "data" / "newsmtsc"))
 
 PEOPLE = ["Ortiz", "Brandt", "Quinn", "Meyer", "Ruiz", "Hale", "Voss", "Doyle", "Marsh", "Kral"]

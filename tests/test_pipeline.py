@@ -18,7 +18,7 @@ from stance.evaluate import run_evaluation
 from stance.registry import Registry
 from stance.train import run_training
 
-from .conftest import CONFIGS, compose_config
+from .conftest import compose_config
 
 VERSION_FILES = {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
                  "config.yaml", "manifest.json", CARD}
@@ -115,7 +115,7 @@ def test_evaluate_writes_beside_the_version_without_touching_it(tiny_version, tm
 
 
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "STANCE_CONFIG_DIR": str(CONFIGS), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     bindir = Path(sys.executable).parent
     return subprocess.run([str(bindir / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300)

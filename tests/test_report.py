@@ -207,7 +207,7 @@ def test_a_bad_predictions_row_is_named_by_file_line_and_field(tmp_path, line, f
 
 
 def test_missing_predictions_are_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no predictions file"):
+    with pytest.raises(DataError, match="no predictions file"):
         write_split_report(tmp_path, "test")
 
 

@@ -24,11 +24,9 @@ from pathlib import Path
 
 import yaml
 
+from stance.errors import AliasTableError
+
 DEFAULT_TABLE = "world_affairs"
-
-
-class AliasTableError(ValueError):
-    """An alias table file is malformed; the message names the file and entry."""
 
 
 @dataclass(frozen=True)

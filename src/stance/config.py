@@ -1,26 +1,31 @@
-"""Typed configuration shared by every stage.
+"""Typed configuration of every job: the only place where defaults live.
 
-Hydra composes YAML from ``configs/``; the entry points turn the result into
-these dataclasses with :func:`to_dataclass`, so the rest of the code sees plain,
-typed objects and never a ``DictConfig``.  OmegaConf's structured merge checks
-types and unknown keys for us and the error names the offending key.
+Each job dataclass (``TrainJob``, ``PrepareJob``, ``EvaluateJob``,
+``PredictJob``) is registered with Hydra's ConfigStore as the schema of its
+command's primary config (``stance/conf/<command>.yaml`` lists it first in its
+defaults), so YAML files hold only what differs from these defaults. The entry
+points turn the composed config into these dataclasses with
+:func:`to_dataclass`; the rest of the code sees typed objects, never a
+``DictConfig``. OmegaConf's structured merge checks types and unknown keys, and
+its error names the offending key.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from stance.errors import ConfigError
 from stance.labels import DEFAULT_LABELS
 
-
-class ConfigError(ValueError):
-    """A bad or missing config value; the message names the key."""
+CONFIG_DIR = Path(__file__).parent / "conf"  # package data: works from a wheel, from any folder
 
 
 # ---------------------------------------------------------------- resolvers
@@ -48,17 +53,9 @@ register_resolvers()
 
 
 def config_dir() -> Path:
-    """The ``configs/`` folder: ``$STANCE_CONFIG_DIR``, else the repository's own."""
-    env = os.environ.get("STANCE_CONFIG_DIR")
-    candidates = [Path(env)] if env else []
-    candidates += [Path(__file__).resolve().parents[2] / "configs", Path.cwd() / "configs"]
-    for path in candidates:
-        if (path / "train.yaml").exists():
-            return path
-    raise ConfigError(
-        "cannot find the configs/ folder; run from the repository root, install with "
-        "'pip install -e .', or set STANCE_CONFIG_DIR"
-    )
+    """The packaged Hydra configs. Users add their own with ``--config-dir DIR``
+    or ``hydra.searchpath=[file://DIR]`` (docs/data.md), never by editing these."""
+    return CONFIG_DIR
 
 
 # ---------------------------------------------------------------- data
@@ -106,6 +103,7 @@ class DataConfig:
     eval_splits: list[str] = field(default_factory=list)
     drop_invalid: bool = False  # drop bad rows (counted in the manifest) instead of failing
     max_train_rows: int | None = None  # a deterministic subset, for CI and smoke runs
+    source_hint: str | None = None  # added to the error when data.path is missing (where to get the corpus)
 
 
 # ---------------------------------------------------------------- model
@@ -131,7 +129,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: float = 3.0
+    epochs: float = 4.0
     max_steps: int = -1
     batch_size: int = 16
     eval_batch_size: int = 64
@@ -184,11 +182,99 @@ class EvaluateJob:
     compare: str | None = None  # another version to compare against
 
 
+# ---------------------------------------------------------------- prediction
+
+
+PREDICT_BACKENDS = ("torch", "onnx", "onnx-fp32")
+MENTION_MODES = ("each", "aggregate")
+INPUT_FORMATS = ("auto", "text", "jsonl")
+LINE_BREAKS = ("paragraph", "wrap")
+
+
+@dataclass
+class SegmentationConfig:
+    enabled: bool = True  # false: each text is one sentence (JSONL of sentences)
+    language: str = "en"  # sentencex language code
+    line_breaks: str = "paragraph"  # paragraph: every line break ends a sentence; wrap: only blank lines do
+
+
+@dataclass
+class PredictJob:
+    version: str = "latest"  # a registry version, "latest", or a checkpoint folder
+    registry: str = "registry"
+    inputs: list[str] = field(default_factory=list)  # files, folders, "-" for stdin
+    input_format: str = "auto"  # auto (.jsonl suffix, or stdin starting with "{") | text | jsonl
+    text_field: str = "text"  # JSONL input: the field holding the article or sentence
+    id_field: str = "id"  # JSONL input: the document id (default: file:line)
+    actors: list[str] = field(default_factory=list)  # only these actors; empty: every actor of the table
+    alias_table: str | None = None  # YAML file or folder; null: the bundled world-affairs table; none: only actors
+    mentions: str = "each"  # each: a row per mention; aggregate: a row per (sentence, actor)
+    segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
+    backend: str = "torch"  # torch | onnx (int8) | onnx-fp32
+    batch_size: int = 64
+    threads: int | None = None  # null: the CPUs this process may use, at most 8
+    progress: bool | None = None  # null: when stderr is a terminal
+    out: str | None = None  # JSONL rows; "-" for stdout
+    csv: str | None = None  # CSV rows
+    summary: str | None = None  # per-document aggregates (JSON)
+    table: bool | None = None  # null: print unless the JSONL goes to stdout
+    onnx_cache: str | None = None  # null: $STANCE_CACHE_DIR/onnx or ~/.cache/stance/onnx
+
+    def check(self) -> None:
+        check_choice(self.input_format, INPUT_FORMATS, "input_format")
+        check_choice(self.mentions, MENTION_MODES, "mentions")
+        check_choice(self.backend, PREDICT_BACKENDS, "backend")
+        check_choice(self.segmentation.line_breaks, LINE_BREAKS, "segmentation.line_breaks")
+        if self.batch_size < 1:
+            raise ConfigError(f"bad config value batch_size={self.batch_size}; must be at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"bad config value threads={self.threads}; must be at least 1 or null")
+
+
+# Schemas of the primary configs: conf/<command>.yaml starts its defaults list
+# with one of these names, so every key a YAML file leaves out has the
+# dataclass default above, and a misspelt key fails at composition.
+SCHEMAS = {"train_schema": TrainJob, "prepare_schema": PrepareJob, "evaluate_schema": EvaluateJob,
+           "predict_schema": PredictJob}
+
+
+def register_schemas() -> None:
+    store = ConfigStore.instance()
+    for name, cls in SCHEMAS.items():
+        store.store(name=name, node=cls)
+
+
+register_schemas()
+
 T = TypeVar("T")
+
+
+def _unknown_keys(value: Any, cls: type, prefix: str = "") -> list[str]:
+    """Keys in ``value`` that ``cls`` has no field for (Hydra's ``+key=`` adds them past the schema)."""
+    if not isinstance(value, dict) or not dataclasses.is_dataclass(cls):
+        return []
+    hints = typing.get_type_hints(cls)
+    unknown = []
+    for key, sub in value.items():
+        if key not in hints:
+            unknown.append(f"{prefix}{key}")
+            continue
+        hint = hints[key]
+        if typing.get_origin(hint) is dict and dataclasses.is_dataclass(typing.get_args(hint)[1]):
+            for name, item in (sub or {}).items():  # e.g. mix.<name> is a DataConfig
+                unknown += _unknown_keys(item, typing.get_args(hint)[1], f"{prefix}{key}.{name}.")
+        else:
+            unknown += _unknown_keys(sub, hint, f"{prefix}{key}.")
+    return unknown
 
 
 def to_dataclass(cfg: DictConfig | dict, cls: type[T]) -> T:
     """Validate a composed config against ``cls`` and return the typed object."""
+    plain = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg
+    unknown = _unknown_keys(plain, cls)
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if unknown[1:] else ""
+        raise ConfigError(f"unknown config key {unknown[0]}{more}")
     try:
         merged = OmegaConf.merge(OmegaConf.structured(cls), cfg)
         obj = OmegaConf.to_object(merged)

@@ -38,7 +38,8 @@ from typing import Any
 
 import datasets
 
-from stance.config import ConfigError, DataConfig, check_choice
+from stance.config import DataConfig, check_choice
+from stance.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,6 @@ TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 MAX_SHOWN = 200  # problems listed in an error message
 MAX_RECORDED = 1000  # problems listed in a manifest
 _BAD_BYTES = re.compile("[\udc80-\udcff]")  # undecodable bytes under errors="surrogateescape"
-
-
-class DataError(ValueError):
-    """Input data problems; the message lists every bad row."""
 
 
 # ---------------------------------------------------------------- records

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stance.errors import UnknownLabelError
+
 DEFAULT_LABELS = ("favor", "against", "neutral")
 IGNORE_INDEX = -100  # PyTorch's cross-entropy default for "no label here"
-
-
-class UnknownLabelError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

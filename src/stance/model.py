@@ -35,7 +35,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import ModelOutput
 
-from stance.config import ConfigError, ModelConfig, check_choice
+from stance.config import ModelConfig, check_choice
+from stance.errors import CheckpointError, ConfigError
 from stance.labels import IGNORE_INDEX, LabelSet
 
 INPUTS = ("marker", "pair", "marker_pair")
@@ -423,7 +424,7 @@ def load_model(path: str | Path):
     """A trained classifier, its tokenizer and its encoding, from a version folder."""
     path = Path(path)
     if not (path / "model.safetensors").is_file():
-        raise FileNotFoundError(f"{path}: no model.safetensors; not a stance checkpoint")
+        raise CheckpointError(f"{path}: no model.safetensors; not a stance checkpoint")
     config = AutoConfig.from_pretrained(path)
     if not hasattr(config, "stance"):
         raise ConfigError(f"{path}: config.json has no 'stance' section; not a stance checkpoint")

@@ -42,69 +42,19 @@ from typing import Any, TextIO
 import torch
 
 from stance.actors import Actor, ActorMatcher, Mention, actors_from_names, load_alias_table
-from stance.config import ConfigError, check_choice
+from stance.config import PREDICT_BACKENDS, PredictJob, SegmentationConfig, check_choice
 from stance.data import sha256_file
+from stance.errors import CheckpointError, ConfigError, InputError
 from stance.labels import LabelSet
 from stance.model import Encoding, SentenceTargets, TargetSpec, predict_proba
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx", "onnx-fp32")
-MENTION_MODES = ("each", "aggregate")
-FORMATS = ("auto", "text", "jsonl")
-LINE_BREAKS = ("paragraph", "wrap")
 ONNX_VARIANTS = {"onnx": "int8", "onnx-fp32": "fp32"}
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "target_open", "target_start", "target_end")
 ONNX_OPSET = 18
 BERT_LIKE = ("bert", "roberta", "xlm-roberta", "electra")  # ORT's BERT fusions apply
 MAX_THREADS = 8  # beyond this, small-batch encoder inference on CPU stops scaling
-
-
-class InputError(ValueError):
-    """Bad input; the message names the file, the line and the field."""
-
-
-# ---------------------------------------------------------------- config
-
-
-@dataclass
-class SegmentationConfig:
-    enabled: bool = True  # false: each text is one sentence (JSONL of sentences)
-    language: str = "en"  # sentencex language code
-    line_breaks: str = "paragraph"  # paragraph: every line break ends a sentence; wrap: only blank lines do
-
-
-@dataclass
-class PredictJob:
-    version: str = "latest"  # a registry version, "latest", or a checkpoint folder
-    registry: str = "registry"
-    inputs: list[str] = field(default_factory=list)  # files, folders, "-" for stdin
-    input_format: str = "auto"  # auto | text | jsonl
-    text_field: str = "text"  # JSONL input
-    id_field: str = "id"  # JSONL input
-    actors: list[str] = field(default_factory=list)  # only these actors; empty: every actor of the table
-    alias_table: str | None = None  # YAML file or folder; null: the bundled world-affairs table
-    mentions: str = "each"  # each: a row per mention; aggregate: a row per (sentence, actor)
-    segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
-    backend: str = "torch"  # torch | onnx (int8) | onnx-fp32
-    batch_size: int = 64
-    threads: int | None = None  # null: the CPUs this process may use, at most 8
-    progress: bool | None = None  # null: when stderr is a terminal
-    out: str | None = None  # JSONL rows; "-" for stdout
-    csv: str | None = None
-    summary: str | None = None  # per-document aggregates (JSON)
-    table: bool | None = None  # null: print unless the JSONL goes to stdout
-    onnx_cache: str | None = None  # null: $STANCE_CACHE_DIR/onnx or ~/.cache/stance/onnx
-
-    def check(self) -> None:
-        check_choice(self.input_format, FORMATS, "input_format")
-        check_choice(self.mentions, MENTION_MODES, "mentions")
-        check_choice(self.backend, BACKENDS, "backend")
-        check_choice(self.segmentation.line_breaks, LINE_BREAKS, "segmentation.line_breaks")
-        if self.batch_size < 1:
-            raise ConfigError(f"bad config value batch_size={self.batch_size}; must be at least 1")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"bad config value threads={self.threads}; must be at least 1 or null")
 
 
 def default_threads() -> int:
@@ -449,7 +399,7 @@ _PREDICTORS: dict[tuple[str, str, str | None], Predictor] = {}
 def load_predictor(path: Path, backend: str = "torch", onnx_cache: str | None = None,
                    threads: int | None = None) -> Predictor:
     """The model of a version folder on a backend; loaded once per process."""
-    check_choice(backend, BACKENDS, "backend")
+    check_choice(backend, PREDICT_BACKENDS, "backend")
     key = (str(path.resolve()), backend, onnx_cache)
     if key in _PREDICTORS:
         return _PREDICTORS[key]
@@ -475,7 +425,7 @@ def load_predictor(path: Path, backend: str = "torch", onnx_cache: str | None = 
 
 def _check_checkpoint(path: Path) -> None:
     if not (path / "model.safetensors").is_file() or not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: no model.safetensors and config.json; not a stance checkpoint")
+        raise CheckpointError(f"{path}: no model.safetensors and config.json; not a stance checkpoint")
 
 
 # ---------------------------------------------------------------- ONNX export

@@ -29,13 +29,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from stance.errors import RegistryError
+
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 LATEST = "latest"
 MANIFEST = "manifest.json"
-
-
-class RegistryError(LookupError):
-    pass
 
 
 @dataclass

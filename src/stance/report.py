@@ -31,7 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from stance.data import DataError, Problem
+from stance.data import Problem
+from stance.errors import DataError
 from stance.metrics import load_metric
 
 REPORT_MD = "report.md"
@@ -65,7 +66,7 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
     """Rows of a ``.predictions.jsonl`` file; a bad row raises DataError naming file, line and field."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no predictions file {path}")
+        raise DataError(f"no predictions file {path}")
     rows, line_nos = [], []
     with open(path, encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, 1):
@@ -592,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = ReportSettings(**{f: getattr(args, f) for f in asdict(defaults)})
     try:
         rows = read_predictions(args.eval_dir / f"{args.split}.predictions.jsonl")
-    except (DataError, FileNotFoundError) as err:
+    except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     folders = [args.eval_dir.resolve(), *args.eval_dir.resolve().parents]

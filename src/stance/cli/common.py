@@ -9,28 +9,20 @@ from collections.abc import Callable
 import hydra
 from omegaconf import DictConfig
 
-from stance.config import ConfigError, config_dir
-from stance.data import DataError
-from stance.labels import UnknownLabelError
-from stance.registry import RegistryError
-
-# Errors a user can fix; they get one clear line and exit status 2 instead of a traceback.
-USER_ERRORS = (ConfigError, DataError, RegistryError, UnknownLabelError, FileNotFoundError)
+from stance.config import config_dir
+from stance.errors import USER_ERROR_EXIT, StanceError
 
 
 def run_hydra(config_name: str, task: Callable[[DictConfig], None]) -> None:
     """Run ``task`` as a Hydra app over ``configs/<config_name>.yaml``."""
-    try:
-        path = str(config_dir())
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
+    path = str(config_dir())
 
     def guarded(cfg: DictConfig) -> None:
         logging.getLogger("stance").setLevel(logging.INFO)
         try:
             task(cfg)
-        except USER_ERRORS as err:
+        except StanceError as err:
             print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(USER_ERROR_EXIT)
 
     hydra.main(version_base="1.3", config_path=path, config_name=config_name)(guarded)()

@@ -11,7 +11,8 @@ import logging
 import sys
 from typing import Any
 
-from stance.config import ConfigError, config_dir, to_dataclass
+from stance.config import PredictJob, config_dir, to_dataclass
+from stance.errors import USER_ERROR_EXIT, ConfigError, StanceError
 
 EPILOG = """examples:
   stance-predict article.txt
@@ -59,8 +60,6 @@ def compose_job(overrides: list[str]):
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from stance.predict import PredictJob
-
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = compose(config_name="predict", overrides=overrides)
@@ -100,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     logging.getLogger("stance").setLevel(logging.INFO)  # e.g. "exporting to ONNX", which takes a while
-    from stance.actors import AliasTableError
-    from stance.predict import InputError, load_predictor, resolve_version, run_prediction
-    from stance.registry import RegistryError
+    from stance.predict import load_predictor, resolve_version, run_prediction
 
     _quiet_libraries()
     try:
@@ -117,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stance-predict: ONNX export at {predictor.onnx_path}")
             return 0
         run_prediction(job)
-    except (InputError, ConfigError, RegistryError, AliasTableError, FileNotFoundError) as err:
+    except StanceError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return USER_ERROR_EXIT
     return 0
 
 
