@@ -104,6 +104,7 @@ class DataConfig:
     drop_invalid: bool = False  # drop bad rows (counted in the manifest) instead of failing
     max_train_rows: int | None = None  # a deterministic subset, for CI and smoke runs
     source_hint: str | None = None  # added to the error when data.path is missing (where to get the corpus)
+    card_notes: list[str] = field(default_factory=list)  # dataset caveats listed under the card's limitations
 
 
 # ---------------------------------------------------------------- model
