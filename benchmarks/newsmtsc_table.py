@@ -3,11 +3,11 @@
 
 Every number is read from the versions' manifest.json files: validation and test
 macro-F1 (mean ± std over seeds), training wall time and training pairs per
-second.  Runs are grouped into variants by their ``note`` with any trailing
-"seed N" removed; the first variant given with ``--baseline`` is the reference
-for the deltas and time ratios.
+second.  Runs are grouped by the ablation row their config names
+(``ablation=newsmtsc/<row>`` sets ``study`` and ``variant`` in the manifest);
+``--baseline`` names the row that is the reference for deltas and time ratios.
 
-    python benchmarks/newsmtsc_table.py --registry registry --baseline "ablation marker-span 3 epochs" \
+    python benchmarks/newsmtsc_table.py --registry registry --baseline marker_span_3ep \
         --header benchmarks/newsmtsc_header.md --footer benchmarks/newsmtsc_footer.md --out benchmarks/newsmtsc.md
 """
 
@@ -15,26 +15,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
 SPLITS = ("validation", "test_rw", "test_mt")
+STUDY = "newsmtsc"  # conf/ablation/newsmtsc/
 
 
 def load_runs(registry: Path) -> list[dict]:
     runs = []
     for manifest in sorted(registry.glob("v*/manifest.json")):
         m = json.loads(manifest.read_text())
-        if m["data"]["name"] != "newsmtsc" or "test_rw" not in m["metrics"]:
+        if m.get("study") != STUDY or "test_rw" not in m["metrics"]:
             continue
         runs.append(m)
     return runs
 
 
-def variant(note: str | None) -> str:
-    return re.sub(r"\s*seed\s*\d+\s*$", "", note or "unnamed").strip()
+def variant(manifest: dict) -> str:
+    return manifest["variant"] or "unnamed"
 
 
 def mean_std(values: list[float]) -> str:
@@ -49,7 +49,7 @@ def mean_std(values: list[float]) -> str:
 def summarise(runs: list[dict], baseline: str | None) -> str:
     groups: dict[str, list[dict]] = defaultdict(list)
     for m in runs:
-        groups[variant(m.get("note"))].append(m)
+        groups[variant(m)].append(m)
     base = groups.get(baseline or "", [])
     base_f1 = statistics.mean(m["metrics"]["test_rw"]["macro_f1"] for m in base) if base else None
     # Wall times are medians: one run that shared the CPU should not move a variant's time.
@@ -73,7 +73,7 @@ def summarise(runs: list[dict], baseline: str | None) -> str:
     for m in runs:
         met = m["metrics"]
         lines.append(
-            f"| {m['version']} | {variant(m.get('note'))} | {m['seed']} | {m['training']['epochs']} "
+            f"| {m['version']} | {variant(m)} | {m['seed']} | {m['training']['epochs']} "
             f"| {met['validation']['macro_f1'] * 100:.1f} | {met['test_rw']['macro_f1'] * 100:.1f} "
             f"| {met.get('test_mt', {}).get('macro_f1', float('nan')) * 100:.1f} | {m['training']['wall_seconds']:.0f} "
             f"| {m['git']['commit'][:10]}{' (dirty)' if m['git']['dirty'] else ''} |"
@@ -84,7 +84,7 @@ def summarise(runs: list[dict], baseline: str | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registry", type=Path, default=Path("registry"))
-    parser.add_argument("--baseline", default=None, help="variant name used as the reference")
+    parser.add_argument("--baseline", default=None, help="ablation row used as the reference, e.g. marker_span_3ep")
     parser.add_argument("--out", type=Path, default=None, help="write the table here (default: print)")
     parser.add_argument("--header", type=Path, default=None, help="markdown prepended to the table")
     parser.add_argument("--footer", type=Path, default=None, help="markdown appended to the table")

@@ -164,6 +164,10 @@ class TrainJob:
     prepared_root: str = "prepared"
     work_dir: str = "runs"  # Trainer's scratch checkpoints; never a published version
     note: str | None = None
+    # An ablation study's name and this run's row in it (set by conf/ablation/<study>/<row>.yaml);
+    # benchmark tables group runs by these two keys.
+    study: str | None = None
+    variant: str | None = None
 
 
 @dataclass

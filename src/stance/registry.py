@@ -23,13 +23,13 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from stance.errors import RegistryError
+from stance.files import staged_dir
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 LATEST = "latest"
@@ -95,15 +95,10 @@ class Registry:
         On any error the staging folder is removed and no version appears.
         """
         version = self._reserve()
-        staging_root = self.root / ".staging"
-        staging_root.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix=f"{version}-", dir=staging_root))
         try:
-            yield Staged(version, path)
-            self._publish(version, path)
-        except BaseException:
-            shutil.rmtree(path, ignore_errors=True)
-            raise
+            with staged_dir(self.root / ".staging", prefix=f"{version}-") as path:
+                yield Staged(version, path)
+                self._publish(version, path)
         finally:
             shutil.rmtree(self.root / ".reserved" / version, ignore_errors=True)
 
