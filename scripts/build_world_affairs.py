@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from stance.actors import ActorMatcher, load_alias_table  # noqa: E402
+from stance.predict.mentions import ActorMatcher, load_alias_table  # noqa: E402
 
 DATA_DIR = ROOT / "src" / "stance" / "datasets" / "world_affairs"
 LABELS = ("favor", "against", "neutral")

@@ -15,7 +15,7 @@ import pytest
 
 from stance.cli.predict import main
 from stance.config import ConfigError
-from stance.data import sha256_file
+from stance.files import sha256_file
 from stance.model import SentenceTargets, TargetSpec
 from stance.predict import (
     PredictJob,
@@ -264,18 +264,18 @@ def test_tampered_export_is_refused(onnx_version, tmp_path):
 
 @pytest.mark.slow
 def test_read_only_version_exports_to_the_cache(tiny_version, tmp_path, monkeypatch):
-    import stance.predict as predict
+    import stance.files as files
 
     version = tmp_path / "v0001"
     shutil.copytree(tiny_version, version)
-    real = predict.tempfile.mkdtemp
+    real = files.tempfile.mkdtemp
 
     def refuse_version_folder(suffix=None, prefix=None, dir=None):  # root ignores permission bits
         if dir is not None and Path(dir) == version:
             raise PermissionError(13, "Permission denied", str(dir))
         return real(suffix, prefix, dir)
 
-    monkeypatch.setattr(predict.tempfile, "mkdtemp", refuse_version_folder)
+    monkeypatch.setattr(files.tempfile, "mkdtemp", refuse_version_folder)
     path = export_onnx(version, "int8", onnx_cache=str(tmp_path / "cache"))
     weights = sha256_file(version / "model.safetensors")
     assert path == tmp_path / "cache" / weights / "model.int8.onnx" and path.is_file()

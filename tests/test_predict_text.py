@@ -7,21 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from stance.actors import ActorMatcher, load_alias_table
+from stance.files import write_files_atomic
 from stance.labels import LabelSet
 from stance.predict import (
     ActorFinder,
+    ActorMatcher,
     Document,
     InputError,
     SegmentationConfig,
     Sentence,
     build_rows,
+    load_alias_table,
     read_documents,
     segment,
     select_actors,
     sentences_of,
     summarise,
-    write_atomic,
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "articles" / "geneva_talks.txt"
@@ -268,7 +269,7 @@ def test_write_atomic_keeps_old_files_on_failure(tmp_path):
     good.write_text("old\n")
     (tmp_path / "missing").write_text("a file where a folder should be")
     with pytest.raises(OSError):
-        write_atomic({good: "new\n", bad: "x"})
+        write_files_atomic({good: "new\n", bad: "x"})
     assert good.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "missing"]
-    assert write_atomic({good: "new\n"}) == [good] and good.read_text() == "new\n"
+    assert write_files_atomic({good: "new\n"}) == [good] and good.read_text() == "new\n"

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from stance.actors import ActorMatcher, AliasTableError, load_alias_table
 from stance.config import PrepareJob, to_dataclass
 from stance.data import prepare, read_corpus
+from stance.errors import AliasTableError
+from stance.predict.mentions import ActorMatcher, load_alias_table
 
 from .conftest import compose_config
 

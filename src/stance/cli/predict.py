@@ -1,15 +1,20 @@
 """``stance-predict``: stance of every sentence toward every actor, from raw articles.
 
-Defaults come from ``configs/predict.yaml`` (composed with Hydra, so
-``--set key=value`` accepts any Hydra override); the flags below override them.
+Defaults come from :class:`stance.config.PredictJob` and ``stance/conf/predict.yaml``
+(composed with Hydra, so ``--set key=value`` accepts any Hydra override); the flags
+below override them.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
-from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 
 from stance.config import PredictJob, config_dir, to_dataclass
 from stance.errors import USER_ERROR_EXIT, ConfigError, StanceError
@@ -20,6 +25,12 @@ EPILOG = """examples:
   stance-predict article.txt --actors "China,Russia,NATO" --backend onnx
   cat rows.jsonl | stance-predict --format jsonl --out - --set segmentation.enabled=false
 """
+
+
+# A flag whose dest is a PredictJob field sets that field, so the parser is the one list of
+# flags. These fields take special handling instead: their flags give lists.
+LIST_FIELDS = ("inputs", "actors")
+JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(PredictJob)) - set(LIST_FIELDS)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,12 +65,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def compose_job(overrides: list[str]):
-    """``configs/predict.yaml`` with Hydra overrides, as a typed PredictJob."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
+def compose_job(overrides: list[str]) -> PredictJob:
+    """``stance/conf/predict.yaml`` with Hydra overrides, as a typed PredictJob."""
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = compose(config_name="predict", overrides=overrides)
@@ -68,13 +75,10 @@ def compose_job(overrides: list[str]):
     return to_dataclass(cfg, PredictJob)
 
 
-def apply_flags(job: Any, args: argparse.Namespace) -> None:
-    """Flags given on the command line win over the config file."""
-    for name in ("version", "registry", "input_format", "text_field", "id_field", "alias_table",
-                 "mentions", "backend", "batch_size", "threads", "out", "csv", "summary", "table", "progress",
-                 "onnx_cache"):
-        value = getattr(args, name)
-        if value is not None:
+def apply_flags(job: PredictJob, args: argparse.Namespace) -> None:
+    """Flags given on the command line win over the config file; a flag left out is None."""
+    for name, value in vars(args).items():
+        if name in JOB_FIELDS and value is not None:
             setattr(job, name, value)
     if args.inputs:
         job.inputs = list(args.inputs)
@@ -89,6 +93,7 @@ def apply_flags(job: Any, args: argparse.Namespace) -> None:
 
 
 def _quiet_libraries() -> None:
+    # Local for the same reason as main's import of stance.predict: transformers is slow to load.
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-file weight-loading bars
@@ -99,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     logging.getLogger("stance").setLevel(logging.INFO)  # e.g. "exporting to ONNX", which takes a while
+    # Imported here, not at the top: it loads torch and transformers (~2 s), which
+    # `--help` and a mistyped flag should not wait for.
     from stance.predict import load_predictor, resolve_version, run_prediction
 
     _quiet_libraries()

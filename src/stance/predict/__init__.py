@@ -1,0 +1,54 @@
+"""Stage 4: inference on raw news text (``stance-predict``).
+
+Articles (plain text, or JSONL with a text field) go in; out comes the stance of
+every sentence toward every actor it mentions:
+
+1. each article is read and checked (:mod:`.documents`) and split into
+   sentences (:mod:`.segmentation`, with ``sentencex``);
+2. actor mentions are found with an alias table (:mod:`.mentions`), or taken
+   from spans the input gives;
+3. every (sentence, mention) pair is classified in length-sorted batches by
+   :func:`stance.model.predict_proba`, on PyTorch or on ONNX Runtime
+   (:mod:`.backends`; exports by :mod:`.onnx_export`);
+4. rows (JSONL, CSV, a terminal table) and per-document aggregates are written
+   (:mod:`.outputs`); :mod:`.run` ties the steps together.
+
+Offsets: a row's ``start``/``end`` are character offsets into its ``sentence``
+field; ``sentence_start`` is that sentence's offset in the document text (the
+file decoded as UTF-8 without a byte-order mark), so the document offset of a
+mention is ``sentence_start + start``.
+
+Nothing is written until every document has been read, checked and classified,
+and each output file appears with one rename: a failed run leaves no partial file.
+
+Arrows point one way: the modules here import ``stance.config``, ``errors``,
+``files``, ``labels``, ``model`` and ``registry``, never the training stages.
+"""
+
+from stance.config import PredictJob, SegmentationConfig
+from stance.errors import AliasTableError, CheckpointError, InputError
+from stance.predict.backends import OnnxRunner, Predictor, default_threads, load_predictor
+from stance.predict.documents import Document, GivenTarget, decode_text, read_documents
+from stance.predict.mentions import (
+    DEFAULT_TABLE,
+    Actor,
+    ActorFinder,
+    ActorMatcher,
+    Mention,
+    actors_from_names,
+    bundled_table_dir,
+    load_alias_table,
+    select_actors,
+)
+from stance.predict.onnx_export import export_onnx
+from stance.predict.outputs import PredictResult, build_rows, format_table, summarise
+from stance.predict.run import predict_documents, resolve_version, run_prediction
+from stance.predict.segmentation import Sentence, segment, sentences_of
+
+__all__ = [
+    "DEFAULT_TABLE", "Actor", "ActorFinder", "ActorMatcher", "AliasTableError", "CheckpointError", "Document",
+    "GivenTarget", "InputError", "Mention", "OnnxRunner", "PredictJob", "PredictResult", "Predictor",
+    "SegmentationConfig", "Sentence", "actors_from_names", "build_rows", "bundled_table_dir", "decode_text",
+    "default_threads", "export_onnx", "format_table", "load_alias_table", "load_predictor", "predict_documents",
+    "read_documents", "resolve_version", "run_prediction", "segment", "select_actors", "sentences_of", "summarise",
+]
