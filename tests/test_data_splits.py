@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from stance import data as data_module
 from stance.config import DataConfig, PrepareJob, config_dir, to_dataclass
 from stance.data import DataError, Sentence, Target, build_splits, carve_splits, load_prepared, prepare
+from stance.data import prepared as prepared_module
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = config_dir()
@@ -279,7 +279,7 @@ def test_second_prepare_reuses_the_folder(corpus: Path, tmp_path: Path, monkeypa
     def must_not_run(cfg):
         raise AssertionError("build_splits ran although the cache was valid")
 
-    monkeypatch.setattr(data_module, "build_splits", must_not_run)
+    monkeypatch.setattr(prepared_module, "build_splits", must_not_run)
     second = prepare(carve_config(corpus), tmp_path / "p")
     assert second.path == first.path
     assert second.manifest == first.manifest

@@ -15,7 +15,7 @@ import pytest
 
 from stance.cli.predict import main
 from stance.config import ConfigError
-from stance.data import sha256_file
+from stance.files import sha256_file
 from stance.model import SentenceTargets, TargetSpec
 from stance.predict import (
     PredictJob,

@@ -43,8 +43,8 @@ import torch
 
 from stance.actors import Actor, ActorMatcher, Mention, actors_from_names, load_alias_table
 from stance.config import PREDICT_BACKENDS, PredictJob, SegmentationConfig, check_choice
-from stance.data import sha256_file
 from stance.errors import CheckpointError, ConfigError, InputError
+from stance.files import sha256_file
 from stance.labels import LabelSet
 from stance.model import Encoding, SentenceTargets, TargetSpec, predict_proba
 

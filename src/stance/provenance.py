@@ -7,7 +7,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from stance.data import sha256_file
+from stance.files import sha256_file
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARIES = ("stance", "torch", "transformers", "datasets", "evaluate", "hydra-core", "huggingface_hub",
