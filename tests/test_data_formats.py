@@ -1,4 +1,4 @@
-"""The three input formats, each prepared from its config under configs/data/:
+"""The three input formats, each prepared from its config under stance/conf/data/:
 flat tables (topic targets without spans), span JSONL, and Hub datasets read
 with ``datasets.load_dataset`` from a local folder."""
 
@@ -11,7 +11,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from stance.config import ModelConfig, PrepareJob, TrainJob, config_dir, to_dataclass
-from stance.data import DataError, build_splits, prepare, sha256_file
+from stance.data import DataError, build_splits, prepare
+from stance.files import sha256_file
 from stance.model import Encoding, InputBuilder, TargetSpec, load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,6 +3,7 @@ manifest, and the prepared-folder cache."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -11,9 +12,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from stance import data as data_module
 from stance.config import DataConfig, PrepareJob, config_dir, to_dataclass
-from stance.data import DataError, Sentence, Target, build_splits, carve_splits, load_prepared, prepare
+from stance.data import DataError, Sentence, Target, build_splits, carve_splits, fingerprint, load_prepared, prepare
+from stance.data import prepared as prepared_module
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = config_dir()
@@ -279,11 +280,39 @@ def test_second_prepare_reuses_the_folder(corpus: Path, tmp_path: Path, monkeypa
     def must_not_run(cfg):
         raise AssertionError("build_splits ran although the cache was valid")
 
-    monkeypatch.setattr(data_module, "build_splits", must_not_run)
+    monkeypatch.setattr(prepared_module, "build_splits", must_not_run)
     second = prepare(carve_config(corpus), tmp_path / "p")
     assert second.path == first.path
     assert second.manifest == first.manifest
     assert (second.path / "manifest.json").stat().st_mtime_ns == stamp
+
+
+def test_a_concurrent_run_that_finished_first_is_reused(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    real_build_splits = prepared_module.build_splits
+    other: list = []
+
+    def another_run_finishes_meanwhile(cfg):
+        result = real_build_splits(cfg)
+        monkeypatch.setattr(prepared_module, "build_splits", real_build_splits)
+        other.append(prepare(cfg, tmp_path / "p"))  # renames its folder into place before ours
+        return result
+
+    monkeypatch.setattr(prepared_module, "build_splits", another_run_finishes_meanwhile)
+    ours = prepare(carve_config(corpus), tmp_path / "p")
+    assert ours.path == other[0].path
+    assert ours.manifest == other[0].manifest
+    assert [p.name for p in (tmp_path / "p").iterdir()] == [ours.path.name]  # our temporary folder is gone
+
+
+def test_a_failed_write_leaves_nothing(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    def disk_full(splits, folder):
+        (folder / "train").mkdir()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(prepared_module, "_save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        prepare(carve_config(corpus), tmp_path / "p")
+    assert list((tmp_path / "p").iterdir()) == []
 
 
 def test_a_changed_input_changes_the_fingerprint_and_folder(corpus: Path, tmp_path: Path) -> None:
@@ -316,6 +345,14 @@ def test_the_same_files_elsewhere_have_the_same_fingerprint(corpus: Path, tmp_pa
     a = prepare(carve_config(corpus), tmp_path / "p")
     b = prepare(carve_config(copy), tmp_path / "p")
     assert a.path == b.path
+
+
+def test_the_source_hint_is_not_part_of_the_fingerprint(corpus: Path) -> None:
+    cfg = carve_config(corpus)
+    hashes = {"train.jsonl": "0" * 64}
+    hinted = dataclasses.replace(cfg, source_hint="Download it from example.org.")
+    assert fingerprint(hinted, hashes) == fingerprint(cfg, hashes)
+    assert fingerprint(dataclasses.replace(cfg, drop_invalid=not cfg.drop_invalid), hashes) != fingerprint(cfg, hashes)
 
 
 @pytest.mark.slow

@@ -489,3 +489,13 @@ def test_an_unknown_config_key_is_named() -> None:
         data_config("data=spans_jsonl", "data.fields.txt=sentence")
     with pytest.raises(ConfigError, match="unknown config key data.fields.txt"):
         data_config("data=spans_jsonl", "+data.fields.txt=sentence")
+
+
+def test_a_missing_folder_names_where_to_get_the_corpus(tmp_path: Path) -> None:
+    # The hint is the data config's (source_hint); generic code knows no dataset by name.
+    cfg = data_config("data=newsmtsc", f"data.path={tmp_path / 'absent'}")
+    with pytest.raises(DataError, match=r"does not exist\. NewsMTSC is not bundled: set STANCE_NEWSMTSC_DIR"):
+        prepare(cfg, tmp_path / "prepared")
+    cfg = data_config("data=spans_jsonl", f"data.path={tmp_path / 'absent'}")
+    with pytest.raises(DataError, match=r"for data=spans_jsonl does not exist\.$"):
+        prepare(cfg, tmp_path / "prepared")

@@ -13,8 +13,8 @@ from huggingface_hub import ModelCard
 
 from stance.card import CARD
 from stance.config import EvaluateJob, to_dataclass
-from stance.data import sha256_file
 from stance.evaluate import run_evaluation
+from stance.files import sha256_file
 from stance.registry import Registry
 from stance.train import run_training
 

@@ -7,7 +7,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from stance.data import sha256_file
+from stance.files import sha256_file
 
 PACKAGE = Path(__file__).resolve().parent
 LIBRARIES = ("stance", "torch", "transformers", "datasets", "evaluate", "hydra-core", "huggingface_hub",
