@@ -117,3 +117,12 @@ def test_example_experiments_compose(name):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra.searchpath=[file://{EXAMPLE_CONFIGS}]", f"experiment={name}"])
     assert to_dataclass(cfg, TrainJob).data.name == "my_corpus"
+
+
+def test_stance_predict_reads_a_users_own_config():
+    from stance.cli.predict import compose_job
+
+    job = compose_job(["batch_size=8"], str(EXAMPLE_CONFIGS), "my_predict")
+    assert (job.actors, job.alias_table, job.mentions, job.batch_size) == (
+        ["Kenya", "Ethiopia", "Peru"], "none", "aggregate", 8)
+    assert job.backend == "torch"  # a default, from stance.config.PredictJob

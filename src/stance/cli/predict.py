@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import logging
 import sys
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
@@ -62,16 +63,33 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--export-only", action="store_true", help="build the ONNX export of --backend and exit")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config key (Hydra override), e.g. --set segmentation.language=de")
+    p.add_argument("--config-dir", help="a folder of your own configs, added to Hydra's search path")
+    p.add_argument("--config-name", default="predict",
+                   help="the config to compose (default: predict); e.g. one of yours in --config-dir")
     return p
 
 
-def compose_job(overrides: list[str]) -> PredictJob:
-    """``stance/conf/predict.yaml`` with Hydra overrides, as a typed PredictJob."""
+def compose_job(overrides: list[str], user_dir: str | None = None, name: str = "predict") -> PredictJob:
+    """``<name>.yaml`` with Hydra overrides, as a typed PredictJob.
+
+    The config comes from the user's folder when it holds ``<name>.yaml``, else from the
+    package; the other folder goes on the search path. (Hydra's compose API finds the
+    primary config only in the folder it was initialised with, not through
+    ``hydra.searchpath``, hence the two cases.)
+    """
+    primary, extra = config_dir(), None
+    if user_dir is not None:
+        folder = Path(user_dir).resolve()
+        if not folder.is_dir():
+            raise ConfigError(f"--config-dir {user_dir}: no such folder")
+        primary, extra = (folder, config_dir()) if (folder / f"{name}.yaml").is_file() else (config_dir(), folder)
+    if extra is not None:
+        overrides = [f"hydra.searchpath=[file://{extra}]", *overrides]
     try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose(config_name="predict", overrides=overrides)
+        with initialize_config_dir(config_dir=str(primary), version_base="1.3"):
+            cfg = compose(config_name=name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(f"bad --set override: {err}") from err
+        raise ConfigError(f"cannot compose config {name!r} with {overrides}: {err}") from err
     return to_dataclass(cfg, PredictJob)
 
 
@@ -110,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _quiet_libraries()
     try:
-        job = compose_job(args.set)
+        job = compose_job(args.set, args.config_dir, args.config_name)
         apply_flags(job, args)
         job.check()
         if args.export_only:
