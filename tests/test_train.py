@@ -7,7 +7,7 @@ import pytest
 from stance.config import TrainJob, to_dataclass
 from stance.labels import LabelSet
 from stance.model import build_model
-from stance.train import StanceTrainer, training_args
+from stance.training import StanceTrainer, training_args
 from tests.conftest import CONFIGS, compose_config
 
 
@@ -39,7 +39,7 @@ def test_rdrop_kl_is_zero_for_equal_copies_and_ignores_padding():
     import torch
 
     from stance.labels import IGNORE_INDEX
-    from stance.train import rdrop_kl
+    from stance.training import rdrop_kl
 
     same = torch.tensor([[[1.0, 2.0, 0.5]]])
     assert rdrop_kl(torch.cat([same, same]), torch.tensor([[0]])).item() == pytest.approx(0.0, abs=1e-7)
@@ -85,7 +85,7 @@ def test_trainer_scales_our_loss_for_gradient_accumulation(make_job, tmp_path):
 def test_average_checkpoints_loads_the_mean_weights(make_job, tmp_path):
     import torch
 
-    from stance.train import average_checkpoints
+    from stance.training import average_checkpoints
 
     job = make_job()
     models = []
@@ -113,7 +113,7 @@ def test_average_checkpoints_loads_the_mean_weights(make_job, tmp_path):
 ])
 def test_bad_training_combinations_are_refused(make_job, overrides, message):
     from stance.config import ConfigError
-    from stance.train import check_train_config
+    from stance.training import check_train_config
 
     with pytest.raises(ConfigError, match=message):
         check_train_config(make_job(*overrides))
@@ -140,7 +140,7 @@ CONFIG_ROWS = [f"experiment={p.stem}" for p in sorted((CONFIGS / "experiment").g
 def test_every_experiment_and_ablation_config_composes_into_a_valid_job(override):
     """A typo in an experiment or ablation file fails here, not after minutes of data preparation."""
     from stance.model import Encoding
-    from stance.train import check_train_config
+    from stance.training import check_train_config
 
     job = to_dataclass(compose_config("train", [override]), TrainJob)
     Encoding.from_model_config(job.model)

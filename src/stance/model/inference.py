@@ -1,0 +1,54 @@
+"""Inference with a trained classifier: label probabilities for sentences and their targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from stance.model.classifier import StanceClassifier
+from stance.model.collate import collate
+from stance.model.encoding import Encoding, InputBuilder, TargetSpec
+
+
+@dataclass
+class SentenceTargets:
+    """A sentence and the targets to classify in it."""
+
+    text: str
+    targets: list[TargetSpec]
+
+
+@torch.inference_mode()
+def predict_proba(model: StanceClassifier, tokenizer, encoding: Encoding, sentences: list[SentenceTargets],
+                  batch_size: int = 64, progress: bool = False, desc: str = "classifying") -> list[list[list[float]]]:
+    """Label probabilities for every target of every sentence, in input order.
+
+    Inputs are sorted by length before batching so that a batch pads little;
+    this is the main CPU speed-up over a naive loop.
+    """
+    builder = InputBuilder(tokenizer, encoding)
+    features, owners = [], []
+    for s_idx, sentence in enumerate(sentences):
+        for t_idx, target in enumerate(sentence.targets):
+            target.key = t_idx
+        for feature in builder.encode(sentence.text, sentence.targets):
+            features.append(feature)
+            owners.append(s_idx)
+    order = sorted(range(len(features)), key=lambda i: features[i]["length"])
+    out: list[list[list[float] | None]] = [[None] * len(s.targets) for s in sentences]
+    pad_id = tokenizer.pad_token_id or 0
+    model.eval()
+    bar = tqdm(total=sum(len(s.targets) for s in sentences), desc=desc, unit="pair", disable=not progress)
+    for lo in range(0, len(order), batch_size):
+        idx = order[lo : lo + batch_size]
+        batch = collate([features[i] for i in idx], pad_id)
+        batch.pop("labels")
+        probs = torch.softmax(model(**batch).logits.float(), dim=-1)
+        for row, i in enumerate(idx):
+            for col, key in enumerate(features[i]["target_key"]):
+                out[owners[i]][key] = probs[row, col].tolist()
+        bar.update(sum(len(features[i]["target_key"]) for i in idx))
+    bar.close()
+    return out  # type: ignore[return-value]

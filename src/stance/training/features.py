@@ -1,0 +1,65 @@
+"""What Trainer is fed: the training split, its features, class weights and the metric function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import datasets
+import numpy as np
+from transformers import EvalPrediction
+
+from stance.data import Prepared
+from stance.evaluate import score
+from stance.labels import IGNORE_INDEX, LabelSet
+from stance.model import InputBuilder, TargetSpec
+
+
+def training_split(prepared: Prepared, mixes: dict[str, Prepared]) -> datasets.Dataset:
+    """The primary train split plus the train splits of any mixed-in corpora."""
+    parts = [prepared.split("train")] + [p.split("train") for p in mixes.values()]
+    return datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+
+def encode_split(ds: datasets.Dataset, builder: InputBuilder, labels: LabelSet) -> datasets.Dataset:
+    """Prepared sentences -> model features (one row per input sequence)."""
+
+    # One sentence may become several inputs (one per target, or per group of
+    # targets), so the map is batched and returns however many rows it makes.
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for text, targets in zip(batch["text"], batch["targets"], strict=True):
+            specs = [TargetSpec(t["start"], t["end"], t["mention"], labels.encode(t["label"]), i)
+                     for i, t in enumerate(targets)]
+            for feature in builder.encode(text, specs):
+                for key, value in feature.items():
+                    out.setdefault(key, []).append(value)
+        return out
+
+    return ds.map(encode, batched=True, remove_columns=ds.column_names, desc="encoding")
+
+
+def class_weights(ds: datasets.Dataset, labels: LabelSet) -> list[float]:
+    """Inverse-frequency weights, normalised to mean 1."""
+    counts = np.zeros(len(labels))
+    for row in ds:
+        for t in row["targets"]:
+            counts[labels.encode(t["label"])] += 1
+    # A label absent from the split counts as seen once, not as a division by zero.
+    weights = counts.sum() / np.maximum(counts, 1) / len(labels)
+    # Rounded: the weights are written into config.json and the manifest.
+    return (weights / weights.mean()).round(4).tolist()
+
+
+def compute_metrics_fn(labels: LabelSet) -> Callable[[EvalPrediction], dict[str, float]]:
+    """Trainer's per-epoch validation metrics, scored like the evaluation stage scores."""
+
+    def compute(pred: EvalPrediction) -> dict[str, float]:
+        logits, gold = pred.predictions, pred.label_ids
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        # Inputs carry padded target slots (see collate); they are not predictions.
+        mask = gold != IGNORE_INDEX
+        metrics = score(gold[mask].tolist(), logits.argmax(-1)[mask].tolist(), labels)
+        # Trainer logs scalars only; the per-label tables stay out.
+        return {k: v for k, v in metrics.items() if isinstance(v, float)}
+
+    return compute
