@@ -26,11 +26,11 @@ from safetensors.torch import load_file as load_safetensors
 from transformers import EarlyStoppingCallback, EvalPrediction, Trainer, TrainingArguments, set_seed
 
 from stance import card as card_stage
-from stance.config import ConfigError, TrainJob, to_yaml
+from stance.config import ConfigError, DataConfig, TrainJob, to_yaml
 from stance.data import Prepared, prepare
-from stance.evaluate import MAIN_METRIC, evaluate_split, score, write_split_results
+from stance.evaluation import MAIN_METRIC, evaluate_checkpoint, score
 from stance.labels import IGNORE_INDEX, LabelSet
-from stance.model import Collator, Encoding, InputBuilder, TargetSpec, build_model, load_model
+from stance.model import Collator, Encoding, InputBuilder, TargetSpec, build_model
 from stance.provenance import artifact_hashes, encoder_provenance, git_state, library_versions
 from stance.registry import MANIFEST, Registry
 
@@ -303,25 +303,7 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
 # ---------------------------------------------------------------- the run
 
 
-def evaluate_checkpoint(path: Path, prepared: Prepared, splits: list[str], batch_size: int,
-                        out_dir: Path, progress: bool = True) -> dict[str, dict[str, Any]]:
-    """Stage 3 on a checkpoint folder: score each split and write its results."""
-    from stance.report import version_name, write_split_report
-
-    model, tokenizer, encoding = load_model(path)
-    labels = LabelSet.from_model_config(model.config)
-    results = {}
-    for split in splits:
-        result = evaluate_split(model, tokenizer, encoding, prepared.split(split), labels, split, batch_size, progress)
-        write_split_results(out_dir, result, {"data": prepared.manifest["name"],
-                                              "data_fingerprint": prepared.manifest["fingerprint"]})
-        # The readable report (report.md, metrics.json, PNGs) goes to <out_dir>/<split>/.
-        write_split_report(out_dir, split, version_name(path))
-        results[split] = result.metrics
-    return results
-
-
-def _data_record(prepared: Prepared) -> dict:
+def _data_record(prepared: Prepared, cfg: DataConfig) -> dict:
     return {
         "name": prepared.manifest["name"],
         "prepared": str(prepared.path),
@@ -330,6 +312,7 @@ def _data_record(prepared: Prepared) -> dict:
         "splits": prepared.manifest["splits"],
         "dropped": prepared.manifest["dropped"],
         "datasets_fingerprints": prepared.manifest["datasets_fingerprints"],
+        "card_notes": list(cfg.card_notes),  # what the model card must say about this data
     }
 
 
@@ -343,8 +326,8 @@ def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, 
         "labels": list(job.data.labels),
         "encoder": encoder_provenance(job.model.name_or_path, job.model.revision),
         "model": asdict(job.model),
-        "data": _data_record(prepared),
-        "mix": {name: _data_record(p) for name, p in mixes.items()},
+        "data": _data_record(prepared, job.data),
+        "mix": {name: _data_record(p, job.mix[name]) for name, p in mixes.items()},
         "validation_split": job.data.validation_split,
         "seed": job.seed,
         "train": asdict(job.train),

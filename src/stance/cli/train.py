@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 
 from stance.cli.common import run_hydra
 from stance.config import TrainJob, to_dataclass
-from stance.evaluate import MAIN_METRIC
+from stance.evaluation import MAIN_METRIC
 
 
 def task(cfg: DictConfig) -> None:
