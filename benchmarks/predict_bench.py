@@ -148,7 +148,7 @@ def run_backend(backend: str, args: argparse.Namespace, version: Path, input_pat
 
 
 def macro_f1(gold: list[str], preds: list[int], labels: list[str]) -> float:
-    from stance.evaluate import MAIN_METRIC, score
+    from stance.evaluation import MAIN_METRIC, score
     from stance.labels import LabelSet
 
     label_set = LabelSet(tuple(labels))

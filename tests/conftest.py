@@ -38,7 +38,7 @@ def make_job(tmp_path: Path) -> Callable[..., TrainJob]:
 @pytest.fixture(scope="session")
 def tiny_version(tmp_path_factory) -> Path:
     """One trained tiny version, shared by tests that only read it."""
-    from stance.train import run_training
+    from stance.pipeline import run_training
 
     tmp = tmp_path_factory.mktemp("tiny")
     return run_training(tiny_train_job(tmp)).path

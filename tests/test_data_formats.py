@@ -239,7 +239,7 @@ def test_a_missing_hub_split_or_dataset_names_the_key(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_topic_table_trains(tmp_path: Path, monkeypatch) -> None:
-    from stance.train import run_training
+    from stance.pipeline import run_training
 
     monkeypatch.chdir(tmp_path)
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):

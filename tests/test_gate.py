@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stance.report import METRICS_JSON, ReportSettings, write_report
+from stance.evaluation.report import METRICS_JSON, ReportSettings, write_report
 
 from .test_report import shuffled_predictions, synthetic_rows
 

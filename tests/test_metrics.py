@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
-from stance.metrics import load_metric
-from stance.metrics.core import (
+from stance.evaluation.metrics import load_metric
+from stance.evaluation.metrics.core import (
     calibration_bins,
     mcnemar_exact,
     resample_weights,

@@ -13,10 +13,12 @@ from huggingface_hub import ModelCard
 
 from stance.card import CARD
 from stance.config import EvaluateJob, to_dataclass
-from stance.evaluate import run_evaluation
+from stance.evaluation.predictions import PREDICTIONS_JSONL
+from stance.evaluation.render import CONFUSION_PNG, RELIABILITY_PNG
+from stance.evaluation.report import METRICS_JSON, REPORT_MD
 from stance.files import sha256_file
+from stance.pipeline import run_evaluation, run_training
 from stance.registry import Registry
-from stance.train import run_training
 
 from .conftest import compose_config
 
@@ -45,9 +47,9 @@ def test_run_writes_a_complete_version(tiny_version):
 
     # Metrics in the manifest are the ones the evaluation wrote.
     for split in ("validation", "test"):
-        written = json.loads((path / "eval" / f"{split}.json").read_text())["metrics"]
+        written = json.loads((path / "eval" / split / METRICS_JSON).read_text())["metrics"]
         assert written["macro_f1"] == manifest["metrics"][split]["macro_f1"]
-        preds = (path / "eval" / f"{split}.predictions.jsonl").read_text().splitlines()
+        preds = (path / "eval" / split / PREDICTIONS_JSONL).read_text().splitlines()
         assert len(preds) == written["n"] == manifest["data"]["splits"][split]["pairs"]
 
 
@@ -85,12 +87,12 @@ def test_second_run_is_a_new_version_leaves_the_first_untouched_and_reproduces_i
 
 
 def test_failed_run_leaves_no_version(make_job, monkeypatch):
-    import stance.train as train_module
+    import stance.pipeline as train_module
 
     def broken(_path):
         raise RuntimeError("card template exploded")
 
-    monkeypatch.setattr(train_module.card_stage, "write_card", broken)
+    monkeypatch.setattr(train_module, "write_card", broken)
     job = make_job()
     with pytest.raises(RuntimeError, match="exploded"):
         run_training(job)
@@ -114,6 +116,63 @@ def test_evaluate_writes_beside_the_version_without_touching_it(tiny_version, tm
     assert before == after
 
 
+def test_evaluate_checkpoint_writes_each_split_folder_once_from_memory(tiny_version, tmp_path, monkeypatch):
+    """One folder per split, written once from the rows in memory: no <split>.json, nothing read back."""
+    import stance.evaluation.evaluate as evaluate_module
+    import stance.evaluation.report as report_module
+    from stance.data import prepare
+    from stance.evaluation import evaluate_checkpoint
+
+    def no_read_back(path):
+        raise AssertionError(f"evaluation read back {path}")
+
+    monkeypatch.setattr(report_module, "read_predictions", no_read_back)
+    written = []
+    real_write_report = evaluate_module.write_report
+
+    def counting_write_report(folder, *args, **kwargs):
+        written.append(Path(folder).name)
+        return real_write_report(folder, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "write_report", counting_write_report)
+    cfg = compose_config("evaluate", [f"registry={tiny_version.parent}", f"prepared_root={tmp_path}/prep"])
+    prepared = prepare(to_dataclass(cfg, EvaluateJob).data, tmp_path / "prep")
+    out = tmp_path / "eval"
+    metrics = evaluate_checkpoint(tiny_version, prepared, ["validation", "test"], 16, out, progress=False)
+    assert written == ["validation", "test"]
+    assert sorted(p.name for p in out.iterdir()) == ["test", "validation"]  # no <split>.json beside them
+    for split in ("validation", "test"):
+        folder = out / split
+        assert {p.name for p in folder.iterdir()} == {PREDICTIONS_JSONL, METRICS_JSON, REPORT_MD, CONFUSION_PNG,
+                                                      RELIABILITY_PNG}
+        report = json.loads((folder / METRICS_JSON).read_text())
+        assert report["metrics"]["macro_f1"] == metrics[split]["macro_f1"]
+        assert (report["version"], report["split"]) == ("v0001", split)
+        assert (report["data"], report["data_fingerprint"]) == ("world_affairs", prepared.manifest["fingerprint"])
+        assert len((folder / PREDICTIONS_JSONL).read_text().splitlines()) == metrics[split]["n"]
+    # The training run's own evaluation has the same layout.
+    assert sorted(p.name for p in (tiny_version / "eval").iterdir()) == ["test", "validation"]
+
+
+def test_card_lists_the_data_configs_card_notes_under_limitations(tiny_version, tmp_path):
+    from stance.card import collect, render
+
+    manifest = json.loads((tiny_version / "manifest.json").read_text())
+    assert manifest["data"]["card_notes"] == []  # world_affairs has no caveats
+    text = (tiny_version / CARD).read_text()
+    assert "periods.\n- Sentences longer than" in text and "NewsMTSC" not in text
+    manifest["data"]["card_notes"] = ["First caveat.", "Second caveat."]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    card = render(collect(tmp_path)).text
+    limitations = card.split("## Limitations")[1].split("## Provenance")[0]
+    assert "periods.\n- First caveat.\n- Second caveat.\n- Sentences longer than" in limitations
+
+
+def test_newsmtsc_config_carries_its_card_note():
+    data = to_dataclass(compose_config("evaluate", ["data=newsmtsc"]), EvaluateJob).data
+    assert len(data.card_notes) == 1 and data.card_notes[0].startswith("NewsMTSC labels sentiment toward the target")
+
+
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     bindir = Path(sys.executable).parent
@@ -132,7 +191,7 @@ def test_console_commands_as_a_user_runs_them(tmp_path):
     assert json.loads(show.stdout)["version"] == "v0001"
     evaluation = _cli(["stance-evaluate", "version=v0001", "splits=[test]"], tmp_path)
     assert evaluation.returncode == 0, evaluation.stderr
-    assert (tmp_path / "registry/v0001/evaluations/world_affairs/test.json").is_file()
+    assert (tmp_path / "registry/v0001/evaluations/world_affairs/test/metrics.json").is_file()
 
 
 def test_models_cli_errors_are_clear(tmp_path, capsys):

@@ -13,18 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from stance.data import DataError
-from stance.report import (
-    CONFUSION_PNG,
+from stance.errors import DataError
+from stance.evaluation.compare import build_comparison, write_comparison
+from stance.evaluation.predictions import PREDICTIONS_JSONL, read_predictions
+from stance.evaluation.render import CONFUSION_PNG, RELIABILITY_PNG, marked_sentence
+from stance.evaluation.report import (
     METRICS_JSON,
-    RELIABILITY_PNG,
     REPORT_MD,
     ReportSettings,
-    build_comparison,
-    marked_sentence,
-    read_predictions,
     version_name,
-    write_comparison,
     write_report,
     write_split_report,
 )
@@ -85,10 +82,12 @@ def shuffled_predictions(rows: list[dict], seed: int) -> list[dict]:
 
 
 def write_predictions(eval_dir: Path, split: str, rows: list[dict], data: str = "toy") -> Path:
-    eval_dir.mkdir(parents=True, exist_ok=True)
-    (eval_dir / f"{split}.json").write_text(json.dumps({"split": split, "data": data,
-                                                        "data_fingerprint": "f00d", "metrics": {}}))
-    path = eval_dir / f"{split}.predictions.jsonl"
+    """A split folder as an evaluation leaves it: predictions.jsonl, and metrics.json naming the data."""
+    folder = eval_dir / split
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / METRICS_JSON).write_text(json.dumps({"split": split, "data": data,
+                                                   "data_fingerprint": "f00d", "metrics": {}}))
+    path = folder / PREDICTIONS_JSONL
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -200,9 +199,10 @@ def test_marked_sentence_bolds_the_mention_and_escapes_table_characters():
      "in that order"),
 ])
 def test_a_bad_predictions_row_is_named_by_file_line_and_field(tmp_path, line, field, message):
-    path = tmp_path / "test.predictions.jsonl"
+    path = tmp_path / "test" / PREDICTIONS_JSONL
+    path.parent.mkdir()
     path.write_text(json.dumps(HAND[0]) + "\n" + line + "\n")
-    with pytest.raises(DataError, match=rf"test.predictions.jsonl:2: {re.escape(field)}: .*{message}"):
+    with pytest.raises(DataError, match=rf"test/predictions.jsonl:2: {re.escape(field)}: .*{message}"):
         read_predictions(path)
 
 
@@ -212,7 +212,7 @@ def test_missing_predictions_are_a_clear_error(tmp_path):
 
 
 def test_report_can_be_rebuilt_elsewhere_from_the_command_line(tmp_path, capsys):
-    from stance.report import main
+    from stance.evaluation.report import main
 
     eval_dir = tmp_path / "registry" / "v0004" / "evaluations" / "toy"
     write_predictions(eval_dir, "test", HAND)
@@ -220,7 +220,9 @@ def test_report_can_be_rebuilt_elsewhere_from_the_command_line(tmp_path, capsys)
                  "--n-resamples", "50", "--unit", "pair"]) == 0
     r = json.loads((tmp_path / "out" / METRICS_JSON).read_text())
     assert r["version"] == "v0004" and [g["group"] for g in r["breakdowns"]["actor"]] == ["Chile"]
-    assert r["bootstrap"]["n_units"] == 8 and not (eval_dir / "test").exists()
+    assert r["bootstrap"]["n_units"] == 8
+    # Nothing was written into the evaluation folder it read.
+    assert sorted(p.name for p in (eval_dir / "test").iterdir()) == [METRICS_JSON, PREDICTIONS_JSONL]
     assert main([str(tmp_path), "nope", "--out", str(tmp_path / "o2")]) == 2
     assert "no predictions file" in capsys.readouterr().err
 
@@ -270,8 +272,7 @@ def test_comparison_refuses_different_pairs_or_gold():
 @pytest.mark.slow
 def test_training_and_stance_evaluate_write_reports_and_a_comparison(make_job, tmp_path):
     from stance.config import EvaluateJob, to_dataclass
-    from stance.evaluate import run_evaluation
-    from stance.train import run_training
+    from stance.pipeline import run_evaluation, run_training
 
     from .conftest import compose_config
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from stance.config import TrainJob, to_dataclass
@@ -122,7 +124,7 @@ def test_bad_training_combinations_are_refused(make_job, overrides, message):
 def test_a_run_with_rdrop_and_averaging_publishes_the_averaged_model(make_job):
     import json
 
-    from stance.train import run_training
+    from stance.pipeline import run_training
 
     result = run_training(make_job("train.epochs=2", "train.max_steps=-1", "train.average_checkpoints=2",
                                    "train.rdrop_alpha=1.0", "train.eval_every_epoch=true"))
@@ -169,3 +171,13 @@ def test_the_default_newsmtsc_setup_is_the_row_the_table_reports():
     reported = to_dataclass(compose_config("train", ["ablation=newsmtsc/lr1e4_average2"]), TrainJob)
     assert (default.study, default.variant) == ("newsmtsc", "lr1e4_average2")
     assert default == reported
+
+
+def test_the_train_command_returns_the_validation_metric_for_a_sweeper(tmp_path):
+    from stance.cli.train import task
+
+    cfg = compose_config("train", ["debug=tiny", f"registry={tmp_path}/registry",
+                                   f"prepared_root={tmp_path}/prepared", f"work_dir={tmp_path}/runs"])
+    value = task(cfg)
+    manifest = json.loads((tmp_path / "registry" / "v0001" / "manifest.json").read_text())
+    assert value == manifest["metrics"]["validation"]["macro_f1"]

@@ -62,7 +62,3 @@ def encoder_provenance(name_or_path: str, revision: str | None) -> dict[str, obj
     if weights.is_file():
         info["weights_sha256"] = sha256_file(weights)
     return info
-
-
-def artifact_hashes(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -5,7 +5,7 @@
             model.safetensors, config.json, tokenizer files
             config.yaml       the resolved Hydra config of the run
             manifest.json     provenance, metrics, SHA-256 of every artifact
-            eval/<split>.json evaluation results
+            eval/<split>/     evaluation results: predictions.jsonl, metrics.json, report.md
             README.md         model card
             evaluations/      later `stance-evaluate` runs (never touch the above)
         latest -> v0001   movable alias

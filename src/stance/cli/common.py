@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig
@@ -13,14 +14,17 @@ from stance.config import config_dir
 from stance.errors import USER_ERROR_EXIT, StanceError
 
 
-def run_hydra(config_name: str, task: Callable[[DictConfig], None]) -> None:
-    """Run ``task`` as a Hydra app over ``configs/<config_name>.yaml``."""
+def run_hydra(config_name: str, task: Callable[[DictConfig], Any]) -> None:
+    """Run ``task`` as a Hydra app over the packaged ``conf/<config_name>.yaml``.
+
+    ``task``'s return value goes back to Hydra, so a sweeper (e.g. Optuna) can optimise it.
+    """
     path = str(config_dir())
 
-    def guarded(cfg: DictConfig) -> None:
+    def guarded(cfg: DictConfig) -> Any:
         logging.getLogger("stance").setLevel(logging.INFO)
         try:
-            task(cfg)
+            return task(cfg)
         except StanceError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(USER_ERROR_EXIT)

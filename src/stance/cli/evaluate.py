@@ -1,9 +1,9 @@
 """``stance-evaluate``: score a version on configured dataset splits.
 
 Results go to ``<version>/evaluations/<data>/`` and never touch the version's
-weights, manifest or card: ``<split>.json``, ``<split>.predictions.jsonl`` and
-the report folder ``<split>/`` (report.md, metrics.json, PNGs). With
-``compare=VERSION``, ``<split>/compare-<VERSION>.md`` compares the two.
+weights, manifest or card: one folder ``<split>/`` per split (predictions.jsonl,
+metrics.json, report.md, PNGs). With ``compare=VERSION``,
+``<split>/compare-<VERSION>.md`` compares the two.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ from stance.config import EvaluateJob, to_dataclass
 
 
 def task(cfg: DictConfig) -> None:
-    from stance.evaluate import MAIN_METRIC, run_evaluation
+    # Heavy imports (torch, evaluate) after argument parsing, so --help stays fast.
+    from stance.evaluation import MAIN_METRIC
+    from stance.evaluation.compare import comparison_paths
+    from stance.evaluation.report import REPORT_MD
+    from stance.pipeline import run_evaluation
     from stance.registry import Registry
-    from stance.report import REPORT_MD, comparison_paths
 
     job = to_dataclass(cfg, EvaluateJob)
     out_dir, metrics = run_evaluation(job)

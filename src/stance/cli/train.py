@@ -6,18 +6,23 @@ from omegaconf import DictConfig
 
 from stance.cli.common import run_hydra
 from stance.config import TrainJob, to_dataclass
-from stance.evaluate import MAIN_METRIC
+from stance.evaluation import MAIN_METRIC
 
 
-def task(cfg: DictConfig) -> None:
-    from stance.train import run_training  # heavy imports after argument parsing
+def task(cfg: DictConfig) -> float | None:
+    """Train one version; returns its validation macro-F1, the value a Hydra sweeper optimises."""
+    # Imported here, not at the top: the pipeline pulls in torch and transformers (seconds),
+    # which `--help`, `--cfg job` and a mistyped override should not wait for. No cycle hides here.
+    from stance.pipeline import run_training
 
     job = to_dataclass(cfg, TrainJob)
     result = run_training(job)
     if result is None:  # a non-zero rank of a distributed launch; rank 0 reports
-        return
+        return None
     scores = ", ".join(f"{split} {MAIN_METRIC}={m[MAIN_METRIC]:.4f}" for split, m in result.metrics.items())
     print(f"stance-train: wrote {result.version} to {result.path} ({scores})")
+    validation = result.metrics.get(job.data.validation_split)
+    return validation[MAIN_METRIC] if validation else None
 
 
 def main() -> None:

@@ -7,7 +7,7 @@
 * ``fine_tune``: the steps above in order, returning the training record.
 
 The run around it (data preparation, evaluation, publishing a version) is
-``stance.train``; this package does not import it.
+:func:`stance.pipeline.run_training`; this package does not import it.
 """
 
 from stance.training.arguments import check_train_config, training_args

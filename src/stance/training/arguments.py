@@ -14,7 +14,7 @@ import torch
 from transformers import TrainingArguments
 
 from stance.config import ConfigError, TrainJob
-from stance.evaluate import MAIN_METRIC
+from stance.evaluation import MAIN_METRIC
 
 
 def check_train_config(job: TrainJob) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 from transformers import EvalPrediction
 
 from stance.data import Prepared
-from stance.evaluate import score
+from stance.evaluation import score
 from stance.labels import IGNORE_INDEX, LabelSet
 from stance.model import InputBuilder, TargetSpec
 

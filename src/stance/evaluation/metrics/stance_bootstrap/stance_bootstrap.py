@@ -11,7 +11,7 @@ the same interval.
 import datasets
 import evaluate
 
-from stance.metrics.core import (
+from stance.evaluation.metrics.core import (
     confusion,
     percentile_interval,
     resample_weights,

@@ -11,7 +11,7 @@ non-empty bin.
 import datasets
 import evaluate
 
-from stance.metrics.core import brier_score, calibration_bins, expected_calibration_error
+from stance.evaluation.metrics.core import brier_score, calibration_bins, expected_calibration_error
 
 _DESCRIPTION = "Expected and maximum calibration error, Brier score and reliability bins."
 _KWARGS = """

@@ -15,7 +15,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from stance.metrics.core import (
+from stance.evaluation.metrics.core import (
     confusion,
     mcnemar_exact,
     paired_bootstrap_p,

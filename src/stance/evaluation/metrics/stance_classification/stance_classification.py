@@ -3,14 +3,14 @@
 Inputs are integer label ids. ``labels`` names the classes in id order;
 ``polar`` names the classes averaged in ``macro_f1_polar`` (favor and against:
 the SemEval-2016 stance measure, which ignores neutral's F1). The arithmetic
-lives in :mod:`stance.metrics.core`, shared with the bootstrap module.
+lives in :mod:`stance.evaluation.metrics.core`, shared with the bootstrap module.
 """
 
 import datasets
 import evaluate
 import numpy as np
 
-from stance.metrics.core import class_scores, confusion, summary_scores
+from stance.evaluation.metrics.core import class_scores, confusion, summary_scores
 
 _DESCRIPTION = "Macro-F1, polar macro-F1, accuracy, average recall, per-class scores, confusion matrix."
 _KWARGS = """

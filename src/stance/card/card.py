@@ -1,10 +1,12 @@
 """Stage 4: the model card.
 
-Everything on the card is read from the version's ``manifest.json`` and
-``eval/*.json`` into :class:`CardInfo`, then rendered with the Jinja template
-shipped in ``stance/templates/model_card.md`` through
-``huggingface_hub.ModelCard``, which also writes the ``model-index`` metadata.
-Nothing is typed in by hand, so every number on a card comes from its run.
+Everything on the card is read from the version's ``manifest.json`` into
+:class:`CardInfo`, then rendered with the Jinja template shipped in
+``stance/card/templates/model_card.md`` through ``huggingface_hub.ModelCard``,
+which also writes the ``model-index`` metadata. Nothing is typed in by hand, so
+every number on a card comes from its run, and what the card says about a
+dataset (``card_notes``) comes from that dataset's config, recorded in the
+manifest: the template knows no dataset by name.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class CardInfo:
     training: dict[str, Any]
     seed: int
     validation_split: str
+    card_notes: list[str] = field(default_factory=list)  # the data config's caveats, listed under Limitations
     mix: dict[str, dict[str, Any]] = field(default_factory=dict)  # corpora added to the train split
     results: list[SplitScores] = field(default_factory=list)
     libraries: dict[str, str] = field(default_factory=dict)
@@ -80,6 +83,8 @@ def collect(version_dir: Path) -> CardInfo:
         training=manifest["training"],
         seed=manifest["seed"],
         validation_split=manifest.get("validation_split", "validation"),
+        # Versions published before card_notes existed have none recorded.
+        card_notes=manifest["data"].get("card_notes", []),
         mix=manifest.get("mix", {}),
         results=results,
         libraries=manifest["libraries"],

@@ -1,0 +1,198 @@
+"""The jobs behind the commands: each strings stages together, and only here do stages meet.
+
+``run_training`` is ``stance-train``, the main job:
+
+    prepare -> fine-tune -> evaluate -> manifest -> card -> publish
+
+It prepares the data (:mod:`stance.data`), fine-tunes with ``transformers.Trainer``
+(:mod:`stance.training`), evaluates the validation and test splits
+(:mod:`stance.evaluation`), writes the manifest and the model card
+(:mod:`stance.card`) into a private staging folder, and publishes it as one new,
+immutable registry version. ``run_evaluation`` is ``stance-evaluate``: resolve
+versions, prepare the data, evaluate, compare. The stages never import this
+module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stance.card import write_card
+from stance.config import DataConfig, EvaluateJob, TrainJob, to_yaml
+from stance.data import Prepared, prepare
+from stance.errors import ConfigError
+from stance.evaluation import MAIN_METRIC, SplitResult, evaluate_checkpoint, evaluate_splits, split_meta
+from stance.evaluation.compare import saved_predictions, write_comparison
+from stance.files import tree_hashes
+from stance.labels import LabelSet
+from stance.provenance import encoder_provenance, git_state, library_versions
+from stance.registry import MANIFEST, Registry
+from stance.training import fine_tune
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- stance-train
+
+
+@dataclass
+class RunResult:
+    version: str
+    path: Path
+    metrics: dict[str, dict[str, Any]]  # split -> metrics
+
+
+def prepare_mixes(job: TrainJob, labels: LabelSet) -> dict[str, Prepared]:
+    mixes = {}
+    for name, cfg in job.mix.items():
+        if list(cfg.labels) != list(labels.names):
+            raise ConfigError(f"mix.{name}.labels {list(cfg.labels)} differ from data.labels {list(labels.names)}")
+        mixes[name] = prepare(cfg, job.prepared_root)
+    return mixes
+
+
+def _data_record(prepared: Prepared, cfg: DataConfig) -> dict:
+    return {
+        "name": prepared.manifest["name"],
+        "prepared": str(prepared.path),
+        "fingerprint": prepared.manifest["fingerprint"],
+        "sources_sha256": prepared.manifest["sources"],
+        "splits": prepared.manifest["splits"],
+        "dropped": prepared.manifest["dropped"],
+        "datasets_fingerprints": prepared.manifest["datasets_fingerprints"],
+        "card_notes": list(cfg.card_notes),  # what the model card must say about this data
+    }
+
+
+def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, Prepared], training: dict,
+              metrics: dict, stage: Path, git: dict) -> dict:
+    return {
+        "version": version,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "note": job.note,
+        "study": job.study,  # an ablation study and its row (conf/ablation/<study>/<variant>.yaml)
+        "variant": job.variant,
+        "task": "target-dependent stance classification",
+        "labels": list(job.data.labels),
+        "encoder": encoder_provenance(job.model.name_or_path, job.model.revision),
+        "model": asdict(job.model),
+        "data": _data_record(prepared, job.data),
+        "mix": {name: _data_record(p, job.mix[name]) for name, p in mixes.items()},
+        "validation_split": job.data.validation_split,
+        "seed": job.seed,
+        "train": asdict(job.train),
+        "training": training,
+        "main_metric": MAIN_METRIC,
+        "metrics": metrics,
+        "git": git,
+        "libraries": library_versions(),
+        "artifacts_sha256": tree_hashes(stage),
+    }
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _work_dir(job: TrainJob) -> Path:
+    # Under torchrun/accelerate every rank must see the same Trainer output_dir;
+    # TORCHELASTIC_RUN_ID is shared by the ranks of one launch.
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID") or f"{os.getpid()}-{time.time_ns()}"
+    return Path(job.work_dir) / f"run-{run_id}"
+
+
+def run_training(job: TrainJob) -> RunResult | None:
+    """Prepare -> fine-tune -> evaluate -> manifest -> card, published as one new version.
+
+    In a distributed launch every rank trains; only rank 0 evaluates and
+    publishes, and the other ranks return None.
+    """
+    git = git_state()  # read before training, so edits made during a long run cannot be misattributed
+    if job.train.threads:
+        torch.set_num_threads(job.train.threads)
+    labels = LabelSet(tuple(job.data.labels))
+    prepared = prepare(job.data, job.prepared_root)
+    mixes = prepare_mixes(job, labels)
+    if _rank() != 0:
+        with tempfile.TemporaryDirectory() as scratch:
+            fine_tune(job, prepared, labels, Path(scratch), _work_dir(job), mixes)
+        return None
+    registry = Registry(job.registry)
+    eval_splits = [s for s in [job.data.validation_split, *job.data.eval_splits] if s in prepared.splits]
+    with registry.stage() as staged:
+        work_dir = _work_dir(job)
+        try:
+            training = fine_tune(job, prepared, labels, staged.path, work_dir, mixes)
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        (staged.path / "config.yaml").write_text(to_yaml(job))
+        metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
+                                      staged.path / "eval", job.train.progress)
+        manifest = _manifest(job, staged.version, prepared, mixes, training, metrics, staged.path, git)
+        (staged.path / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        write_card(staged.path)
+    path = registry.resolve(staged.version)
+    return RunResult(staged.version, path, metrics)
+
+
+# ---------------------------------------------------------------- stance-evaluate
+
+
+def run_evaluation(job: EvaluateJob) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """``stance-evaluate``: score a registry version on the configured splits.
+
+    Each split's results and report go to ``<version>/evaluations/<data>/<split>/``;
+    with ``compare=VERSION`` the comparison of the two versions on each split
+    goes to ``compare-<VERSION>.md`` and ``.json`` there.
+    """
+    registry = Registry(job.registry)
+    path = registry.resolve(job.version)
+    baseline = registry.resolve(job.compare) if job.compare else None
+    if baseline is not None and baseline.resolve() == path.resolve():
+        raise ConfigError(f"compare={job.compare} is the version being evaluated ({path.name}); "
+                          "name another version")
+    prepared = prepare(job.data, job.prepared_root)
+    splits = job.splits or [s for s in job.data.eval_splits if s in prepared.splits] or prepared.splits
+    out_dir = path / "evaluations" / job.data.name
+    results = evaluate_splits(path, prepared, splits, job.batch_size, out_dir)
+    if baseline is not None:
+        for split in splits:
+            compare_split(out_dir, path.name, baseline, prepared, results[split], job.batch_size)
+    return out_dir, {split: result.metrics for split, result in results.items()}
+
+
+def compare_split(out_dir: Path, version: str, baseline: Path, prepared: Prepared, result: SplitResult,
+                  batch_size: int) -> Path:
+    """Write ``<out_dir>/<split>/compare-<baseline>.md``: ``version`` against ``baseline`` on one split."""
+    rows = result.predictions
+    baseline_rows = baseline_predictions(baseline, prepared, result.split, batch_size, rows)
+    meta = {**split_meta(prepared, result.split), "version": version, "baseline": baseline.name}
+    return write_comparison(out_dir / result.split, rows, baseline_rows, meta)
+
+
+def baseline_predictions(version_dir: Path, prepared: Prepared, split: str, batch_size: int,
+                         rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The baseline's predictions on the same pairs as ``rows``, computing them only when missing.
+
+    Reuses an earlier ``stance-evaluate`` or the training run's ``eval/`` when
+    they hold exactly these pairs (same sentences, spans and gold labels);
+    otherwise evaluates the baseline, which writes to its
+    ``evaluations/<data>/`` as ``stance-evaluate`` on it would.
+    """
+    data = prepared.manifest["name"]
+    saved = saved_predictions(version_dir, data, split, rows)
+    if saved is not None:
+        return saved
+    log.info("evaluating baseline %s on %s for the comparison", version_dir.name, split)
+    evaluations = version_dir / "evaluations" / data
+    return evaluate_splits(version_dir, prepared, [split], batch_size, evaluations)[split].predictions
