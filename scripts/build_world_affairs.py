@@ -13,7 +13,7 @@ without annotation, which keeps the data consistent with what the inference
 script will find.
 
 Output: ``train.jsonl``, ``validation.jsonl`` and ``test.jsonl`` in the span
-format that ``stance-prepare`` reads (``configs/data/world_affairs.yaml``).
+format that ``stance-prepare`` reads (``src/stance/conf/data/world_affairs.yaml``).
 Articles are split by a stable hash of their id (25% test, 15% validation).
 
     python scripts/build_world_affairs.py          # rebuild the JSONL files
