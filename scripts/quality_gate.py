@@ -24,12 +24,12 @@ import argparse
 import datetime
 import json
 import math
-import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from stance.files import write_text_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FLOOR = ROOT / "benchmarks" / "quality_floor.json"
@@ -168,19 +168,9 @@ def floor_cmd(args: argparse.Namespace) -> int:
                                   for (p, r), v in zip(reports, values, strict=True)],
              "set": datetime.date.today().isoformat(), "note": args.note}
     floors.setdefault("floors", {})[key] = entry
-    write_atomic(floors_path, json.dumps(floors, indent=2) + "\n")
+    write_text_atomic(floors_path, json.dumps(floors, indent=2) + "\n")
     print(f"wrote floor {proposal['floor']:.3f} for {key} to {floors_path}")
     return PASS
-
-
-def write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- main

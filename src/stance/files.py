@@ -44,6 +44,19 @@ def temp_beside(path: Path, suffix: str = ".tmp") -> Path:
     return Path(tmp)
 
 
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that wants a file name (matplotlib,
+    safetensors); renamed onto ``path`` when the block succeeds, removed when it fails."""
+    tmp = temp_beside(Path(path))
+    try:
+        yield tmp
+        tmp.chmod(0o644)  # mkstemp creates files 0600; outputs are meant to be read by others too
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_files_atomic(files: dict[Path, str | bytes]) -> list[Path]:
     """Write every file under a temporary name first, then rename them all.
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from stance.evaluation.render import fmt
-from stance.files import temp_beside
+from stance.files import atomic_file
 
 
 def _figure(width: float, height: float, rows: int = 1, **kw):
@@ -66,10 +65,5 @@ def plot_reliability(r: dict[str, Any], path: Path) -> None:
 
 def _save(fig, path: Path) -> None:
     # savefig writes in pieces; writing beside the target and renaming keeps a reader from seeing half a PNG.
-    tmp = temp_beside(path)
-    try:
+    with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-        tmp.chmod(0o644)  # as stance.files does: mkstemp makes 0600 files, and reports are read by others
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
