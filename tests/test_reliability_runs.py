@@ -311,3 +311,30 @@ def test_gc_removes_dead_leftovers_and_leaves_live_runs_alone(tmp_path):
     assert not dead_run.exists()
     held.release()
     live_ctx.__exit__(RuntimeError, RuntimeError("stop"), None)
+
+
+def test_a_signal_outside_training_stops_at_once_and_leaves_no_staging_folder(tmp_path):
+    from stance.errors import RunInterrupted
+    from stance.training.callbacks import GracefulStop
+
+    registry = Registry(tmp_path / "registry")
+    stop = GracefulStop()
+    with stop.installed(), pytest.raises(RunInterrupted) as caught, registry.stage() as staged:
+        (staged.path / "model.safetensors").write_text("half written")
+        os.kill(os.getpid(), signal.SIGTERM)  # e.g. while evaluating, after training
+    assert caught.value.exit_code == 143
+    assert not list((registry.root / ".staging").iterdir()) and not list((registry.root / ".reserved").iterdir())
+    assert signal.getsignal(signal.SIGTERM) != stop.handle  # the previous handler is back
+
+
+def test_a_second_signal_during_training_stops_at_once():
+    from stance.errors import RunInterrupted
+    from stance.training.callbacks import GracefulStop
+
+    stop = GracefulStop()
+    stop.training = True
+    with stop.installed():
+        os.kill(os.getpid(), signal.SIGINT)  # the first: recorded, training goes on to the end of its step
+        assert stop.signum == signal.SIGINT
+        with pytest.raises(RunInterrupted):
+            os.kill(os.getpid(), signal.SIGINT)

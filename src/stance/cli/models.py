@@ -29,8 +29,12 @@ def list_versions(registry: Registry) -> str:
             rows.append((version, "BROKEN", "-", "-", reason))
     if len(rows) == 1:
         return f"no versions in {registry.root}"
+    try:
+        latest = registry.resolve("latest").name
+    except RegistryError as err:  # e.g. latest -> /etc: list the versions anyway, and say so
+        latest = None
+        rows.append(("latest", "BROKEN", "-", "-", str(err)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    latest = registry.resolve("latest").name
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + ("  <- latest" if r[0] == latest else "")
              for r in rows]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -80,7 +81,14 @@ class GracefulStop(TrainerCallback):
 
     @contextmanager
     def installed(self) -> Iterator[GracefulStop]:
-        """Handle SIGTERM and SIGINT with this object inside the block (main thread only)."""
+        """Handle SIGTERM and SIGINT with this object inside the block.
+
+        Python lets only the main thread set signal handlers; elsewhere (a run
+        started from a worker thread) the block runs with the handlers as they are.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
         previous = {s: signal.signal(s, self.handle) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             yield self
