@@ -127,7 +127,8 @@ def test_a_signal_saves_a_checkpoint_and_resume_reproduces_the_uninterrupted_run
 
     resumed = _train(tmp_path, *TWO_EPOCHS, "train.resume=auto")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"resuming {tmp_path}/runs" in resumed.stderr and "from checkpoint-3" in resumed.stderr
+    log = resumed.stdout + resumed.stderr  # Hydra sends log records to stdout
+    assert f"resuming {tmp_path}/runs" in log and "from checkpoint-3" in log
     _assert_same_results(tmp_path / "registry" / "v0001", uninterrupted)
     assert not run.exists()  # a published run's work folder is gone
 
@@ -142,7 +143,7 @@ def test_resume_after_sigkill_continues_from_the_last_step_checkpoint_and_gc_cle
 
     resumed = _train(tmp_path, *TWO_EPOCHS, "train.save_steps=2", "train.resume=auto")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "from checkpoint-4" in resumed.stderr
+    assert "from checkpoint-4" in resumed.stdout + resumed.stderr  # Hydra sends log records to stdout
     [version] = Registry(registry).versions()
     _assert_same_results(registry / version, uninterrupted)  # save_steps changes nothing either
 
