@@ -169,20 +169,23 @@ def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepa
         run = open_run(job.work_dir, job, resume=job.train.resume == "auto")
         if run.checkpoint is not None:
             log.info("resuming %s from %s", run.path, run.checkpoint.name)
-        published = False
+        finished = False
         try:
-            training = fine_tune(job, prepared, labels, staged.path, run.path, mixes, run.checkpoint, stop)
-            published = True
-        except DivergenceError as err:
-            raise DivergenceError(f"{err}; no version published; {_last_checkpoint(run)}") from err
+            try:
+                training = fine_tune(job, prepared, labels, staged.path, run.path, mixes, run.checkpoint, stop)
+            except DivergenceError as err:
+                raise DivergenceError(f"{err}; no version published; {_last_checkpoint(run)}") from err
+            (staged.path / "config.yaml").write_text(to_yaml(job))
+            metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
+                                          staged.path / "eval", job.train.progress)
+            write_manifest(staged.path, _manifest(job, staged.version, prepared, mixes, training, metrics, git))
+            finished = True
         finally:
-            # A finished run's checkpoints are in the version now; an interrupted or diverged
-            # one keeps its folder to resume or inspect, unless nothing in it can be resumed.
-            run.close(remove=published or not complete_checkpoints(run.path))
-        (staged.path / "config.yaml").write_text(to_yaml(job))
-        metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
-                                      staged.path / "eval", job.train.progress)
-        write_manifest(staged.path, _manifest(job, staged.version, prepared, mixes, training, metrics, git))
+            if not finished:
+                # An interrupted or diverged run keeps its folder, to resume or inspect,
+                # unless nothing in it can be resumed.
+                run.close(remove=not complete_checkpoints(run.path))
+    run.close(remove=True)  # published: the version holds what the checkpoints were for
     path = registry.resolve(staged.version)
     return RunResult(staged.version, path, metrics)
 
