@@ -256,6 +256,7 @@ def test_a_broken_manifest_does_not_break_the_listing(registry, capsys):
     assert models_cli.main(["--registry", str(registry.root), "list"]) == 0
     out = capsys.readouterr().out
     assert "v0001" in out and "v0002    BROKEN" in out
+    assert registry.resolve("latest").name == "v0001"  # latest never points at a broken version
 
 
 def _publish(staged_ctx, files: dict[str, str]) -> None:

@@ -144,9 +144,9 @@ class Registry:
                                 "(stance-models gc points it at the newest version)")
         if link.exists() and not link.is_symlink():
             raise RegistryError(f"{link} is not a symlink; refusing it (remove it; stance-models gc recreates it)")
-        versions = self.versions()
+        versions = self.complete_versions()
         if not versions:
-            raise RegistryError(f"no versions in registry {self.root} yet; train one with stance-train")
+            raise RegistryError(f"no complete versions in registry {self.root} yet; train one with stance-train")
         # The alias may lag (a run killed between its rename and the alias update):
         # the newest complete version is what `latest` means.
         if not link.is_symlink() or os.readlink(link) != versions[-1]:
@@ -156,6 +156,17 @@ class Registry:
 
     def manifest(self, version: str) -> dict:
         return read_manifest(self.resolve(version))
+
+    def complete_versions(self) -> list[str]:
+        """Versions whose manifest reads: what ``latest`` may point at (a broken one is only listed)."""
+        complete = []
+        for version in self.versions():
+            try:
+                read_manifest(self.root / version)
+            except RegistryError:
+                continue
+            complete.append(version)
+        return complete
 
     def verify(self, version: str) -> list[str]:
         """Every problem of a version's files against its manifest (``stance-models verify``)."""
@@ -228,7 +239,7 @@ class Registry:
     def _point_latest(self) -> None:
         """Point ``latest`` at the newest complete version, under the lock: it never moves backwards."""
         with self._locked():
-            versions = self.versions()
+            versions = self.complete_versions()
             link = self.root / LATEST
             if not versions or (link.is_symlink() and os.readlink(link) == versions[-1]):
                 return
@@ -268,7 +279,7 @@ class Registry:
                 tmp.unlink()
                 done.append(f"removed {tmp} (alias temporary of a dead run)")
         link = self.root / LATEST
-        versions = self.versions()
+        versions = self.complete_versions()
         before = os.readlink(link) if link.is_symlink() else None
         if versions and before != versions[-1]:
             if link.exists() and not link.is_symlink():
