@@ -342,3 +342,20 @@ def test_a_second_signal_during_training_stops_at_once():
         assert stop.signum == signal.SIGINT
         with pytest.raises(RunInterrupted):
             os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_non_finite_gradient_stops_training_before_the_optimizer_step():
+    from transformers import TrainerControl, TrainerState
+
+    from stance.errors import DivergenceError
+    from stance.training.callbacks import DivergenceGuard, check_loss
+
+    model = torch.nn.Linear(2, 2)
+    model(torch.ones(1, 2)).sum().backward()
+    guard = DivergenceGuard(model)
+    guard.on_pre_optimizer_step(None, TrainerState(), TrainerControl())  # finite: nothing happens
+    model.weight.grad[0, 0] = float("inf")
+    with pytest.raises(DivergenceError, match="step 1: a non-finite gradient"):
+        guard.on_pre_optimizer_step(None, TrainerState(), TrainerControl())
+    with pytest.raises(DivergenceError, match="step 7: loss nan"):
+        check_loss(torch.tensor(float("nan")), 7)
