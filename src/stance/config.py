@@ -147,6 +147,10 @@ class TrainConfig:
     group_by_length: bool = True
     gradient_accumulation: int = 1
     logging_steps: int = 50
+    # 0 = resumable checkpoints only where Trainer saves them anyway (each epoch when validating or
+    # averaging) and when a signal stops the run; N = also every N optimizer steps (survives SIGKILL).
+    save_steps: int = 0
+    resume: str = "never"  # never | auto: continue the newest interrupted run of this same config
     threads: int | None = None  # torch intra-op threads; None = torch's default
     progress: bool = True
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -30,14 +29,16 @@ import torch
 from stance.card import write_card
 from stance.config import DataConfig, EvaluateJob, TrainJob, to_yaml
 from stance.data import Prepared, prepare
-from stance.errors import ConfigError
+from stance.errors import ConfigError, DivergenceError
 from stance.evaluation import MAIN_METRIC, SplitResult, evaluate_checkpoint, evaluate_splits, split_meta
 from stance.evaluation.compare import saved_predictions, write_comparison
-from stance.files import tree_hashes
+from stance.files import tree_hashes, write_text_atomic
 from stance.labels import LabelSet
 from stance.provenance import encoder_provenance, git_state, library_versions
 from stance.registry import MANIFEST, Registry
-from stance.training import fine_tune
+from stance.runs import Run, complete_checkpoints, open_run
+from stance.training import check_train_config, fine_tune
+from stance.training.callbacks import GracefulStop
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def _data_record(prepared: Prepared, cfg: DataConfig) -> dict:
 
 
 def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, Prepared], training: dict,
-              metrics: dict, stage: Path, git: dict) -> dict:
+              metrics: dict, git: dict) -> dict:
     return {
         "version": version,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -96,51 +97,95 @@ def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, 
         "metrics": metrics,
         "git": git,
         "libraries": library_versions(),
-        "artifacts_sha256": tree_hashes(stage),
     }
+
+
+def write_manifest(stage: Path, manifest: dict) -> None:
+    """The manifest, then the card rendered from it, then the manifest again with every file's hash.
+
+    The card is part of the version, so it is written before the hashes are
+    taken: the manifest lists every published file (itself excluded).
+    """
+    (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+    write_card(stage)
+    hashes = {name: sha for name, sha in tree_hashes(stage).items() if name != MANIFEST}
+    write_text_atomic(stage / MANIFEST, json.dumps({**manifest, "artifacts_sha256": hashes}, indent=2, default=str))
 
 
 def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def _work_dir(job: TrainJob) -> Path:
-    # Under torchrun/accelerate every rank must see the same Trainer output_dir;
-    # TORCHELASTIC_RUN_ID is shared by the ranks of one launch.
-    run_id = os.environ.get("TORCHELASTIC_RUN_ID") or f"{os.getpid()}-{time.time_ns()}"
-    return Path(job.work_dir) / f"run-{run_id}"
+def check_validation_split(job: TrainJob, prepared: Prepared) -> None:
+    """A named validation split must exist; only the default name may be absent (no validation then)."""
+    name = job.data.validation_split
+    default = DataConfig.__dataclass_fields__["validation_split"].default
+    if name not in prepared.splits and name != default:
+        raise ConfigError(f"data.validation_split={name!r} is not a split of {prepared.manifest['name']} "
+                          f"(splits: {', '.join(prepared.splits)})")
+
+
+def _last_checkpoint(run: Run) -> str:
+    ckpts = complete_checkpoints(run.path)
+    if not ckpts:
+        return "no checkpoint was saved before it (train.save_steps=N saves one every N steps)"
+    return f"the last good checkpoint is {ckpts[-1]}"
 
 
 def run_training(job: TrainJob) -> RunResult | None:
     """Prepare -> fine-tune -> evaluate -> manifest -> card, published as one new version.
 
     In a distributed launch every rank trains; only rank 0 evaluates and
-    publishes, and the other ranks return None.
+    publishes, and the other ranks return None. SIGTERM and SIGINT stop the run
+    with :class:`RunInterrupted`: during training after saving a resumable
+    checkpoint in the run's work folder, elsewhere at once; either way no
+    staging folder or reservation is left behind.
     """
     git = git_state()  # read before training, so edits made during a long run cannot be misattributed
+    check_train_config(job)
+    if job.train.resume != "never" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("train.resume=auto works for single-process runs only, not under torchrun/accelerate")
     if job.train.threads:
         torch.set_num_threads(job.train.threads)
-    labels = LabelSet(tuple(job.data.labels))
-    prepared = prepare(job.data, job.prepared_root)
-    mixes = prepare_mixes(job, labels)
-    if _rank() != 0:
-        with tempfile.TemporaryDirectory() as scratch:
-            fine_tune(job, prepared, labels, Path(scratch), _work_dir(job), mixes)
-        return None
+    stop = GracefulStop()
+    with stop.installed():
+        labels = LabelSet(tuple(job.data.labels))
+        prepared = prepare(job.data, job.prepared_root)
+        mixes = prepare_mixes(job, labels)
+        check_validation_split(job, prepared)
+        if _rank() != 0:
+            run = open_run(job.work_dir, job, resume=False, lock=False)
+            with tempfile.TemporaryDirectory() as scratch:
+                fine_tune(job, prepared, labels, Path(scratch), run.path, mixes)
+            return None
+        return _train_and_publish(job, prepared, mixes, labels, git, stop)
+
+
+def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepared], labels: LabelSet,
+                       git: dict, stop: GracefulStop) -> RunResult:
     registry = Registry(job.registry)
     eval_splits = [s for s in [job.data.validation_split, *job.data.eval_splits] if s in prepared.splits]
     with registry.stage() as staged:
-        work_dir = _work_dir(job)
+        run = open_run(job.work_dir, job, resume=job.train.resume == "auto")
+        if run.checkpoint is not None:
+            log.info("resuming %s from %s", run.path, run.checkpoint.name)
+        finished = False
         try:
-            training = fine_tune(job, prepared, labels, staged.path, work_dir, mixes)
+            try:
+                training = fine_tune(job, prepared, labels, staged.path, run.path, mixes, run.checkpoint, stop)
+            except DivergenceError as err:
+                raise DivergenceError(f"{err}; no version published; {_last_checkpoint(run)}") from err
+            (staged.path / "config.yaml").write_text(to_yaml(job))
+            metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
+                                          staged.path / "eval", job.train.progress)
+            write_manifest(staged.path, _manifest(job, staged.version, prepared, mixes, training, metrics, git))
+            finished = True
         finally:
-            shutil.rmtree(work_dir, ignore_errors=True)
-        (staged.path / "config.yaml").write_text(to_yaml(job))
-        metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
-                                      staged.path / "eval", job.train.progress)
-        manifest = _manifest(job, staged.version, prepared, mixes, training, metrics, staged.path, git)
-        (staged.path / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
-        write_card(staged.path)
+            if not finished:
+                # An interrupted or diverged run keeps its folder, to resume or inspect,
+                # unless nothing in it can be resumed.
+                run.close(remove=not complete_checkpoints(run.path))
+    run.close(remove=True)  # published: the version holds what the checkpoints were for
     path = registry.resolve(staged.version)
     return RunResult(staged.version, path, metrics)
 

@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from stance.config import config_dir
-from stance.errors import USER_ERROR_EXIT, StanceError
+from stance.errors import StanceError
 
 
 def run_hydra(config_name: str, task: Callable[[DictConfig], Any]) -> None:
@@ -27,6 +27,6 @@ def run_hydra(config_name: str, task: Callable[[DictConfig], Any]) -> None:
             return task(cfg)
         except StanceError as err:
             print(f"error: {err}", file=sys.stderr)
-            sys.exit(USER_ERROR_EXIT)
+            sys.exit(err.exit_code)
 
     hydra.main(version_base="1.3", config_path=path, config_name=config_name)(guarded)()

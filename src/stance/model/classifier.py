@@ -24,6 +24,7 @@ from stance.config import ModelConfig
 from stance.errors import CheckpointError, ConfigError
 from stance.labels import IGNORE_INDEX, LabelSet
 from stance.model.encoding import Encoding, InputBuilder
+from stance.registry import verify_checkpoint
 
 
 @dataclass
@@ -132,6 +133,7 @@ def load_model(path: str | Path):
     path = Path(path)
     if not (path / "model.safetensors").is_file():
         raise CheckpointError(f"{path}: no model.safetensors; not a stance checkpoint")
+    verify_checkpoint(path)  # a published version's files must be the ones its manifest hashed
     config = AutoConfig.from_pretrained(path)
     if not hasattr(config, "stance"):
         raise ConfigError(f"{path}: config.json has no 'stance' section; not a stance checkpoint")

@@ -22,6 +22,7 @@ from stance.errors import CheckpointError
 from stance.labels import LabelSet
 from stance.model import Encoding, SentenceTargets, load_model, load_tokenizer, predict_proba
 from stance.predict.onnx_export import ONNX_VARIANTS, export_onnx
+from stance.registry import verify_checkpoint
 
 MAX_THREADS = 8  # beyond this, small-batch encoder inference on CPU stops scaling
 
@@ -101,6 +102,8 @@ def load_predictor(path: Path, backend: str = "torch", onnx_cache: str | None = 
         predictor = Predictor(path, backend, model, tokenizer, encoding, labels)
     else:
         check_checkpoint(path)
+        # Before the export (built from these weights) and the tokenizer are read.
+        verify_checkpoint(path)
         onnx_path = export_onnx(path, ONNX_VARIANTS[backend], onnx_cache)
         config = AutoConfig.from_pretrained(path)
         predictor = Predictor(path, backend, OnnxRunner(onnx_path, threads), load_tokenizer(str(path)),

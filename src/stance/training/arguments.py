@@ -13,13 +13,21 @@ from pathlib import Path
 import torch
 from transformers import TrainingArguments
 
-from stance.config import ConfigError, TrainJob
+from stance.config import ConfigError, TrainJob, check_choice
 from stance.evaluation import MAIN_METRIC
+
+RESUME_MODES = ("never", "auto")
 
 
 def check_train_config(job: TrainJob) -> None:
     """Settings that only make sense together; checked before any training starts."""
     t = job.train
+    check_choice(t.resume, RESUME_MODES, "train.resume")
+    if t.save_steps < 0:
+        raise ConfigError(f"train.save_steps={t.save_steps} must be >= 0 (0: epoch checkpoints only)")
+    if t.save_steps > 0 and t.average_checkpoints > 0:
+        raise ConfigError("train.save_steps and train.average_checkpoints exclude each other: averaging "
+                          "uses the last epoch checkpoints, and step checkpoints would take their places")
     if t.rdrop_alpha < 0:
         raise ConfigError(f"train.rdrop_alpha={t.rdrop_alpha} must be >= 0")
     if t.average_checkpoints < 0:
@@ -54,7 +62,8 @@ def training_args(job: TrainJob, work_dir: Path, has_validation: bool) -> Traini
         save_strategy="epoch" if evaluate_epochs or averaging else "no",
         # Averaging keeps the last k checkpoints; otherwise the best and the last.
         save_total_limit=t.average_checkpoints if averaging else 2,
-        save_only_model=True,
+        # Full checkpoints (optimizer, scheduler, RNG too): any checkpoint can be resumed.
+        save_only_model=False,
         load_best_model_at_end=evaluate_epochs and not averaging,
         # No "best" while averaging: Trainer's rotation would protect the best
         # checkpoint and delete a newer one, and we want the last k.

@@ -9,26 +9,36 @@ trains from there. Reordering them changes the weights that a seed gives.
 from __future__ import annotations
 
 import math
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import EarlyStoppingCallback, set_seed
+from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 
 from stance.config import TrainJob
 from stance.data import Prepared
+from stance.errors import RunInterrupted
 from stance.labels import LabelSet
 from stance.model import Collator, Encoding, InputBuilder, build_model
 from stance.training.arguments import check_train_config, training_args
 from stance.training.averaging import average_checkpoints
+from stance.training.callbacks import DivergenceGuard, GracefulStop, SaveEvery
 from stance.training.features import class_weights, compute_metrics_fn, encode_split, training_split
 from stance.training.trainer import StanceTrainer
 
 
 def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path, work_dir: Path,
-              mixes: dict[str, Prepared] | None = None) -> dict[str, Any]:
-    """Train and save the best model, tokenizer and config into ``out_dir``."""
+              mixes: dict[str, Prepared] | None = None, resume_from: Path | None = None,
+              stop: GracefulStop | None = None) -> dict[str, Any]:
+    """Train and save the best model, tokenizer and config into ``out_dir``.
+
+    ``resume_from``: a Trainer checkpoint in ``work_dir`` to continue from.
+    ``stop``: a :class:`GracefulStop` whose signal, once training started, saves a
+    checkpoint and ends in :class:`RunInterrupted`. A non-finite loss or gradient
+    ends in :class:`DivergenceError`.
+    """
     has_val = job.data.validation_split in prepared.splits
     check_train_config(job)
     set_seed(job.seed)
@@ -42,7 +52,11 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
     if has_val:
         features["validation"] = encode_split(prepared.split(job.data.validation_split), builder, labels)
     args = training_args(job, work_dir, has_val)
-    callbacks = []
+    callbacks: list[TrainerCallback] = [DivergenceGuard(model)]
+    if job.train.save_steps > 0:
+        callbacks.append(SaveEvery(job.train.save_steps))
+    if stop is not None:
+        callbacks.append(stop)
     if has_val and job.train.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=job.train.early_stopping_patience))
     trainer = StanceTrainer(
@@ -53,7 +67,14 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
     trainer.layer_lr_decay = job.train.layer_lr_decay
     trainer.rdrop_alpha = job.train.rdrop_alpha
     started = time.perf_counter()
-    outcome = trainer.train()
+    outcome = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if stop is not None and stop.signum is not None:
+        step = trainer.state.global_step
+        saved = work_dir / f"checkpoint-{step}"
+        # A signal after the last step (during the final evaluation) finds no step left to save at.
+        where = f"saved {saved}" if saved.is_dir() else "no step left to checkpoint"
+        raise RunInterrupted(f"stopped by {signal.Signals(stop.signum).name} at step {step}; {where}; "
+                             "continue with train.resume=auto", stop.signum)
     averaged = None
     # Under torchrun every rank trains, but the checkpoints are rank 0's to read.
     if job.train.average_checkpoints and trainer.is_world_process_zero():

@@ -8,6 +8,7 @@ import torch
 from transformers import Trainer
 
 from stance.labels import IGNORE_INDEX
+from stance.training.callbacks import check_loss
 
 
 class StanceTrainer(Trainer):
@@ -21,6 +22,13 @@ class StanceTrainer(Trainer):
     # __init__ arguments, so Trainer's own signature stays untouched.
     layer_lr_decay: float = 1.0
     rdrop_alpha: float = 0.0
+
+    def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None
+                      ) -> torch.Tensor:
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        # Trainer would carry a NaN loss on (and log it as 0); stop at the first one instead.
+        check_loss(loss, self.state.global_step + 1)
+        return loss
 
     def compute_loss(self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:

@@ -1,0 +1,361 @@
+"""Runs and versions survive what happens to them (docs/reliability.md, "Runs and versions").
+
+The fault tests run ``stance-train`` as a subprocess with the tiny model and
+kill it for real; they are marked ``slow``. The registry tests tamper with a
+copy of one trained tiny version.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from stance.cli import models as models_cli
+from stance.errors import ConfigError, RegistryError
+from stance.files import tree_hashes
+from stance.locks import FolderLock
+from stance.model import load_model
+from stance.pipeline import run_training
+from stance.predict import load_predictor
+from stance.registry import MANIFEST, Registry
+
+ROOT = Path(__file__).resolve().parents[1]
+SIGNAL_AT_STEP = ROOT / "tests" / "helpers" / "signal_at_step.py"
+# Two epochs of the tiny set, so a resumed run crosses an epoch boundary after its restart.
+TWO_EPOCHS = ["debug=tiny", "train.max_steps=-1", "train.epochs=2"]
+# The measured difference between a run stopped mid-epoch and resumed, and one never stopped:
+# 0.0 (identical model.safetensors, identical metrics) on CPU; the bound only absorbs float noise.
+RESUME_TOLERANCE = 1e-6
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def _train(tmp: Path, *overrides: str, signal_at: tuple[str, int] | None = None) -> subprocess.CompletedProcess:
+    """``stance-train`` in ``tmp`` (outputs there), optionally sending itself a signal after a step."""
+    args = [*overrides, f"hydra.run.dir={tmp}/hydra", f"registry={tmp}/registry", f"work_dir={tmp}/runs",
+            f"prepared_root={tmp}/prepared"]
+    if signal_at:
+        cmd = [sys.executable, str(SIGNAL_AT_STEP), signal_at[0], str(signal_at[1]), *args]
+    else:
+        cmd = [sys.executable, "-m", "stance.cli.train", *args]
+    return subprocess.run(cmd, cwd=tmp, env=_env(), capture_output=True, text=True, timeout=600)
+
+
+def _error_line(proc: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    return errors[0]
+
+
+def _assert_nothing_published(registry: Path) -> None:
+    assert not [p for p in registry.glob("v*")], list(registry.iterdir())
+    assert not list((registry / ".staging").glob("*")) and not list((registry / ".reserved").glob("*"))
+
+
+def _max_weight_difference(a: Path, b: Path) -> float:
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    return max((wa[k].double() - wb[k].double()).abs().max().item() for k in wa)
+
+
+def _assert_same_results(resumed: Path, uninterrupted: Path) -> None:
+    assert _max_weight_difference(resumed, uninterrupted) <= RESUME_TOLERANCE
+    metrics = [Registry(p.parent).manifest(p.name)["metrics"] for p in (resumed, uninterrupted)]
+    for split, scores in metrics[1].items():
+        for name, value in scores.items():
+            if isinstance(value, float):
+                assert metrics[0][split][name] == pytest.approx(value, abs=RESUME_TOLERANCE), (split, name)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    """The two-epoch tiny run, never stopped: what a stopped-and-resumed run must reproduce."""
+    tmp = tmp_path_factory.mktemp("uninterrupted")
+    proc = _train(tmp, *TWO_EPOCHS)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp / "registry" / "v0001"
+
+
+# ---------------------------------------------------------------- divergence
+
+
+@pytest.mark.slow
+def test_a_diverging_run_stops_with_exit_3_publishes_nothing_and_keeps_its_last_checkpoint(tmp_path):
+    proc = _train(tmp_path, "debug=tiny", "data=spans_jsonl", "data.split.validation=0", "data.eval_splits=[]",
+                  "train.learning_rate=1e6", "train.save_steps=1")
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    line = _error_line(proc)
+    assert "training diverged at step" in line and "no version published" in line
+    _assert_nothing_published(tmp_path / "registry")
+    checkpoint = Path(line.rsplit("the last good checkpoint is ", 1)[1])
+    checkpoint = checkpoint if checkpoint.is_absolute() else tmp_path / checkpoint
+    weights = load_file(str(checkpoint / "model.safetensors"))
+    assert all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point())
+
+
+def test_an_unknown_validation_split_is_a_config_error_before_training(make_job, tmp_path):
+    with pytest.raises(ConfigError, match=r"data.validation_split='nope'"):
+        run_training(make_job("data.validation_split=nope"))
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "registry").exists()
+
+
+# ---------------------------------------------------------------- stop and resume
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signame", "code"), [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_saves_a_checkpoint_and_resume_reproduces_the_uninterrupted_run(tmp_path, uninterrupted,
+                                                                                 signame, code):
+    stopped = _train(tmp_path, *TWO_EPOCHS, signal_at=(signame, 3))  # step 3 of 30: mid-epoch
+    assert stopped.returncode == code, stopped.stderr[-3000:]
+    line = _error_line(stopped)
+    assert f"stopped by {signame} at step 3" in line and "train.resume=auto" in line
+    _assert_nothing_published(tmp_path / "registry")
+    [run] = (tmp_path / "runs").glob("*/run-*")
+    assert [p.name for p in run.glob("checkpoint-*")] == ["checkpoint-3"]
+
+    resumed = _train(tmp_path, *TWO_EPOCHS, "train.resume=auto")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    log = resumed.stdout + resumed.stderr  # Hydra sends log records to stdout
+    assert f"resuming {tmp_path}/runs" in log and "from checkpoint-3" in log
+    _assert_same_results(tmp_path / "registry" / "v0001", uninterrupted)
+    assert not run.exists()  # a published run's work folder is gone
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_continues_from_the_last_step_checkpoint_and_gc_cleans_up(tmp_path, uninterrupted):
+    killed = _train(tmp_path, *TWO_EPOCHS, "train.save_steps=2", signal_at=("SIGKILL", 5))
+    assert killed.returncode == -signal.SIGKILL
+    registry = tmp_path / "registry"
+    assert list((registry / ".staging").iterdir()) and list((registry / ".reserved").iterdir())  # dead leftovers
+    assert models_cli.main(["--registry", str(registry), "list"]) == 0  # which trip nobody up
+
+    resumed = _train(tmp_path, *TWO_EPOCHS, "train.save_steps=2", "train.resume=auto")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "from checkpoint-4" in resumed.stdout + resumed.stderr  # Hydra sends log records to stdout
+    [version] = Registry(registry).versions()
+    _assert_same_results(registry / version, uninterrupted)  # save_steps changes nothing either
+
+    removed = models_cli.collect_garbage(Registry(registry), str(tmp_path / "runs"), 7)
+    assert "reservation of a dead run" in removed and "staging folder of a dead run" in removed
+    assert not list((registry / ".staging").iterdir()) and not list((registry / ".reserved").iterdir())
+    assert models_cli.collect_garbage(Registry(registry), str(tmp_path / "runs"), 7) == "nothing to remove"
+
+
+def test_resume_picks_the_newest_dead_run_of_the_same_config_and_skips_live_ones(make_job, tmp_path):
+    from stance.runs import config_key, open_run
+
+    job = make_job()
+    assert config_key(job) == config_key(make_job("train.resume=auto", f"registry={tmp_path}/elsewhere"))
+    assert config_key(job) != config_key(make_job("seed=1"))
+    live = open_run(job.work_dir, job, resume=False)
+    dead = open_run(job.work_dir, job, resume=False)
+    for run in (live, dead):
+        (run.path / "checkpoint-2").mkdir()
+        for name in ("model.safetensors", "optimizer.pt"):
+            (run.path / "checkpoint-2" / name).write_bytes(b"x")
+        (run.path / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    (dead.path / "checkpoint-4").mkdir()  # cut short by a SIGKILL: no trainer_state.json
+    dead.lock.release()
+    picked = open_run(job.work_dir, job, resume=True)
+    assert picked.path == dead.path and picked.checkpoint.name == "checkpoint-2"
+    again = open_run(job.work_dir, job, resume=True)  # the dead run is held now; the live one never was free
+    assert again.checkpoint is None and again.path not in (live.path, dead.path)
+
+
+# ---------------------------------------------------------------- the registry
+
+
+@pytest.fixture
+def registry(tiny_version, tmp_path) -> Registry:
+    """A writable copy of the registry holding the tiny version."""
+    root = tmp_path / "registry"
+    shutil.copytree(tiny_version.parent, root, symlinks=True)
+    return Registry(root)
+
+
+def _tamper(path: Path) -> None:
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_published_versions_are_0755_folders_of_0444_files_listed_in_the_manifest(tiny_version):
+    manifest = Registry(tiny_version.parent).manifest(tiny_version.name)
+    # evaluations/ and onnx/ are written later (other tests share this version), not published.
+    on_disk = {name for name in tree_hashes(tiny_version)
+               if name != MANIFEST and name.split("/")[0] not in ("evaluations", "onnx")}
+    assert set(manifest["artifacts_sha256"]) == on_disk and "README.md" in on_disk
+    for path in [tiny_version, *tiny_version.rglob("*")]:
+        if path.parts[len(tiny_version.parts):][:1] in (("evaluations",), ("onnx",)):
+            continue
+        assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o444), path
+
+
+def test_tampered_weights_are_refused_by_every_loader(registry, tmp_path, capsys):
+    version = registry.resolve("v0001")
+    _tamper(version / "model.safetensors")
+    root = str(registry.root)
+    assert models_cli.main(["--registry", root, "verify", "v0001"]) == 2
+    assert "model.safetensors does not match" in capsys.readouterr().out
+    assert models_cli.main(["--registry", root, "show", "latest"]) == 2
+    with pytest.raises(RegistryError, match="model.safetensors does not match"):
+        load_model(version)  # what stance-evaluate loads with
+    for backend in ("torch", "onnx"):
+        with pytest.raises(RegistryError, match="model.safetensors does not match"):
+            load_predictor(version, backend, onnx_cache=str(tmp_path / "onnx-cache"))
+    assert not (version / "onnx").exists() and not (tmp_path / "onnx-cache").exists()  # no export was built
+
+
+def test_a_file_added_to_a_version_is_refused(registry, capsys):
+    version = registry.resolve("v0001")
+    (version / "added_tokens.json").write_text('{"evil": 0}')
+    with pytest.raises(RegistryError, match="added_tokens.json is not listed"):
+        load_model(version)
+    assert models_cli.main(["--registry", str(registry.root), "verify", "v0001"]) == 2
+
+
+def test_an_untouched_version_verifies(registry, capsys):
+    assert models_cli.main(["--registry", str(registry.root), "verify", "latest"]) == 0
+    assert "all 16 files match" in capsys.readouterr().out
+
+
+def test_versions_and_latest_outside_the_registry_are_refused(registry, tmp_path, capsys):
+    outside = tmp_path / "outside"
+    shutil.copytree(registry.resolve("v0001"), outside)
+    (registry.root / "v0009").symlink_to(outside)
+    assert registry.versions() == ["v0001"]
+    with pytest.raises(RegistryError, match="symlink"):
+        registry.resolve("v0009")
+    (registry.root / "latest").unlink()
+    (registry.root / "latest").symlink_to("/etc")
+    with pytest.raises(RegistryError, match="points outside the registry"):
+        registry.resolve("latest")
+    assert models_cli.main(["--registry", str(registry.root), "show", "latest"]) == 2
+    assert "pointed" in models_cli.collect_garbage(registry, str(tmp_path / "runs"), 7)
+    assert os.readlink(registry.root / "latest") == "v0001"
+
+
+def test_a_broken_manifest_does_not_break_the_listing(registry, capsys):
+    broken = registry.root / "v0002"
+    shutil.copytree(registry.resolve("v0001"), broken)
+    (broken / MANIFEST).chmod(0o644)
+    (broken / MANIFEST).write_text("")
+    assert models_cli.main(["--registry", str(registry.root), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "v0001" in out and "v0002    BROKEN" in out
+    assert registry.resolve("latest").name == "v0001"  # latest never points at a broken version
+
+
+def _publish(staged_ctx, files: dict[str, str]) -> None:
+    staged = staged_ctx.__enter__()
+    for name, text in files.items():
+        (staged.path / name).write_text(text)
+    hashes = tree_hashes(staged.path)
+    (staged.path / MANIFEST).write_text(f'{{"artifacts_sha256": {__import__("json").dumps(hashes)}}}')
+    return staged
+
+
+def test_latest_only_moves_forward_whatever_the_order_of_publishing(tmp_path):
+    registry = Registry(tmp_path / "registry")
+    first, second = registry.stage(), registry.stage()
+    a = _publish(first, {"a.txt": "a"})
+    b = _publish(second, {"b.txt": "b"})
+    assert (a.version, b.version) == ("v0001", "v0002")
+    second.__exit__(None, None, None)  # the later number finishes first
+    first.__exit__(None, None, None)
+    assert os.readlink(registry.root / "latest") == "v0002"
+    # A SIGKILL between the rename and the alias update: latest lags, resolve does not.
+    (registry.root / "latest").unlink()
+    (registry.root / "latest").symlink_to("v0001")
+    assert registry.resolve("latest").name == "v0002"
+
+
+def test_files_dropped_into_staging_or_pickles_are_never_published(tmp_path):
+    registry = Registry(tmp_path / "registry")
+    ctx = registry.stage()
+    staged = _publish(ctx, {"a.txt": "a"})
+    (staged.path / "dropped.json").write_text("{}")  # after the hashes were taken
+    with pytest.raises(RegistryError, match="dropped.json is not listed"):
+        ctx.__exit__(None, None, None)
+    ctx = registry.stage()
+    _publish(ctx, {"a.txt": "a", "extra.pkl": "x"})  # hashed, but a pickle
+    with pytest.raises(RegistryError, match="pickle"):
+        ctx.__exit__(None, None, None)
+    assert registry.versions() == [] and not list((registry.root / ".staging").iterdir())
+
+
+def test_gc_removes_dead_leftovers_and_leaves_live_runs_alone(tmp_path):
+    registry = Registry(tmp_path / "registry")
+    live_ctx = registry.stage()
+    live = live_ctx.__enter__()
+    (registry.root / ".reserved" / "v0007").mkdir()  # a dead run's reservation and staging folder
+    (registry.root / ".staging" / "v0007-abc").mkdir()
+    dead_run = tmp_path / "runs" / "key" / "run-1-2"
+    dead_run.mkdir(parents=True)
+    live_run = tmp_path / "runs" / "key" / "run-3-4"
+    live_run.mkdir()
+    held = FolderLock(live_run)
+    assert held.acquire()
+    report = models_cli.collect_garbage(registry, str(tmp_path / "runs"), 7)
+    assert "v0007 (reservation" in report and "v0007-abc (staging" in report and "run-1-2" in report
+    assert live.path.is_dir() and (registry.root / ".reserved" / live.version).is_dir() and live_run.is_dir()
+    assert not dead_run.exists()
+    held.release()
+    live_ctx.__exit__(RuntimeError, RuntimeError("stop"), None)
+
+
+def test_a_signal_outside_training_stops_at_once_and_leaves_no_staging_folder(tmp_path):
+    from stance.errors import RunInterrupted
+    from stance.training.callbacks import GracefulStop
+
+    registry = Registry(tmp_path / "registry")
+    stop = GracefulStop()
+    with stop.installed(), pytest.raises(RunInterrupted) as caught, registry.stage() as staged:
+        (staged.path / "model.safetensors").write_text("half written")
+        os.kill(os.getpid(), signal.SIGTERM)  # e.g. while evaluating, after training
+    assert caught.value.exit_code == 143
+    assert not list((registry.root / ".staging").iterdir()) and not list((registry.root / ".reserved").iterdir())
+    assert signal.getsignal(signal.SIGTERM) != stop.handle  # the previous handler is back
+
+
+def test_a_second_signal_during_training_stops_at_once():
+    from stance.errors import RunInterrupted
+    from stance.training.callbacks import GracefulStop
+
+    stop = GracefulStop()
+    stop.training = True
+    with stop.installed():
+        os.kill(os.getpid(), signal.SIGINT)  # the first: recorded, training goes on to the end of its step
+        assert stop.signum == signal.SIGINT
+        with pytest.raises(RunInterrupted):
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_non_finite_gradient_stops_training_before_the_optimizer_step():
+    from transformers import TrainerControl, TrainerState
+
+    from stance.errors import DivergenceError
+    from stance.training.callbacks import DivergenceGuard, check_loss
+
+    model = torch.nn.Linear(2, 2)
+    model(torch.ones(1, 2)).sum().backward()
+    guard = DivergenceGuard(model)
+    guard.on_pre_optimizer_step(None, TrainerState(), TrainerControl())  # finite: nothing happens
+    model.weight.grad[0, 0] = float("inf")
+    with pytest.raises(DivergenceError, match="step 1: a non-finite gradient"):
+        guard.on_pre_optimizer_step(None, TrainerState(), TrainerControl())
+    with pytest.raises(DivergenceError, match="step 7: loss nan"):
+        check_loss(torch.tensor(float("nan")), 7)
