@@ -40,3 +40,16 @@ class AliasTableError(StanceError):
 
 class CheckpointError(StanceError):
     """A folder that is not a loadable stance checkpoint."""
+
+
+class JsonLineError(StanceError):
+    """One JSONL line that is not strict, writable JSON; callers add the file and line.
+
+    ``field`` is the path of the bad value (``targets[0].mention``), or ``"line"`` when
+    the line cannot be parsed at all; ``rule`` says what is wrong, on one line.
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
