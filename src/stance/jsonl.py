@@ -31,9 +31,11 @@ def _surrogate_path(value: Any) -> str | None:
                 return path or "line"
         elif isinstance(item, dict):
             for key, sub in reversed(item.items()):
-                here = f"{path}.{key}" if path else key
+                # A key goes into a one-line message: shown as written unless it holds a line break or the like.
+                shown = key if key.isprintable() else ascii(key)
+                here = f"{path}.{shown}" if path else shown
                 if not key.isascii() and _has_surrogate(key):
-                    return ascii(here)
+                    return here
                 stack.append((here, sub))
         elif isinstance(item, list):
             stack.extend((f"{path}[{i}]", sub) for i, sub in reversed(list(enumerate(item))))
