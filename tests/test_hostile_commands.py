@@ -109,9 +109,9 @@ def test_hydra_flags_still_work_beside_the_check(tmp_path):
     # --config-dir: a user's folder of configs is composed and checked as Hydra will run it.
     (tmp_path / "conf" / "data").mkdir(parents=True)
     (tmp_path / "conf" / "data" / "mine.yaml").write_text("name: mine\npath: here\nfiles: {train: t.jsonl}\n"
-                                                          "labels: [yes]\n")
+                                                          "labels: [favor]\n")
     mine = run("stance-prepare", "--config-dir", str(tmp_path / "conf"), "data=mine", cwd=tmp_path)
-    assert_user_error(mine, "data.labels=['yes']")
+    assert_user_error(mine, "data.labels=['favor']")
 
 
 # ---------------------------------------------------------------- stance-predict
