@@ -145,7 +145,7 @@ SPAN_CASES = {
     ),
     "invalid JSON": (
         b'{"sentence": "Brandt spoke." "targets": []}',
-        "train.jsonl:2: line: invalid JSON (Expecting ',' delimiter at column 30)",
+        "train.jsonl:2: line: invalid JSON: Expecting ',' delimiter (column 30)",
     ),
     "not a JSON object": (b'"just a string"', "train.jsonl:2: line: a row must be a JSON object, not str"),
     "exact duplicate": (
@@ -458,7 +458,7 @@ CONFIG_CASES = {
         ConfigError,
         "data.fields.doc_id_pattern='\\(\\[' is not a regular expression",
     ),
-    "max_train_rows": (["data.max_train_rows=0"], ConfigError, "data.max_train_rows=0 must be positive"),
+    "max_train_rows": (["data.max_train_rows=0"], ConfigError, "data.max_train_rows=0; must be at least 1"),
 }
 
 

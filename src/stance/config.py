@@ -13,11 +13,14 @@ its error names the offending key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -26,6 +29,7 @@ from stance.errors import ConfigError
 from stance.labels import DEFAULT_LABELS
 
 CONFIG_DIR = Path(__file__).parent / "conf"  # package data: works from a wheel, from any folder
+MIN_MAX_LENGTH = 16  # model.max_length below this leaves no room for a sentence beside the special tokens
 
 
 # ---------------------------------------------------------------- resolvers
@@ -106,6 +110,17 @@ class DataConfig:
     source_hint: str | None = None  # added to the error when data.path is missing (where to get the corpus)
     card_notes: list[str] = field(default_factory=list)  # dataset caveats listed under the card's limitations
 
+    def check(self, prefix: str = "data") -> None:
+        """Values no run can use; the data stage checks the rest (files, fields, splits) before reading."""
+        labels = list(self.labels)
+        if len(labels) < 2 or len(set(labels)) != len(labels) or not all(str(n).strip() for n in labels):
+            raise ConfigError(f"{prefix}.labels={labels}: need at least two distinct labels, none blank")
+        for name in ("validation", "test"):
+            share = getattr(self.split, name)
+            _require(0 <= share < 1, f"{prefix}.split.{name}", share, "must be a share in [0,1)")
+        _require(self.max_train_rows is None or self.max_train_rows >= 1, f"{prefix}.max_train_rows",
+                 self.max_train_rows, "must be at least 1, or null for every row")
+
 
 # ---------------------------------------------------------------- model
 
@@ -123,6 +138,12 @@ class ModelConfig:
     dropout: float = 0.1
     random_init: bool = False  # tiny test models: config from name_or_path, random weights
     config_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        _require(0 <= self.dropout < 1, "model.dropout", self.dropout, "must be in [0,1)")
+        _require(self.max_length >= MIN_MAX_LENGTH, "model.max_length", self.max_length,
+                 f"is too small (minimum {MIN_MAX_LENGTH})")
+        check_model_source(self.name_or_path, "model.name_or_path")
 
 
 # ---------------------------------------------------------------- training
@@ -154,6 +175,28 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads; None = torch's default
     progress: bool = True
 
+    def check(self) -> None:
+        t = self
+        _require(t.epochs > 0, "train.epochs", t.epochs, "must be positive")
+        _require(t.max_steps == -1 or t.max_steps >= 1, "train.max_steps", t.max_steps,
+                 "must be -1 (train for train.epochs) or at least 1")
+        _require(t.batch_size >= 1, "train.batch_size", t.batch_size, "must be at least 1")
+        _require(t.eval_batch_size >= 1, "train.eval_batch_size", t.eval_batch_size, "must be at least 1")
+        _require(t.gradient_accumulation >= 1, "train.gradient_accumulation", t.gradient_accumulation,
+                 "must be at least 1")
+        _require(0 < t.learning_rate < math.inf, "train.learning_rate", t.learning_rate, "must be positive")
+        _require(0 < t.layer_lr_decay <= 1, "train.layer_lr_decay", t.layer_lr_decay, "must be in (0,1]")
+        _require(0 <= t.weight_decay < math.inf, "train.weight_decay", t.weight_decay, "must be 0 or more")
+        _require(0 <= t.warmup < 1, "train.warmup", t.warmup, "must be a share of the steps in [0,1)")
+        _require(0 <= t.label_smoothing < 1, "train.label_smoothing", t.label_smoothing, "must be in [0,1)")
+        _require(0 <= t.rdrop_alpha < math.inf, "train.rdrop_alpha", t.rdrop_alpha, "must be 0 (off) or more")
+        _require(t.average_checkpoints >= 0, "train.average_checkpoints", t.average_checkpoints,
+                 "must be 0 (off) or more")
+        _require(t.early_stopping_patience >= 0, "train.early_stopping_patience", t.early_stopping_patience,
+                 "must be 0 (off) or more")
+        _require(t.logging_steps >= 1, "train.logging_steps", t.logging_steps, "must be at least 1")
+        _require(t.threads is None or t.threads >= 1, "train.threads", t.threads, "must be at least 1 or null")
+
 
 @dataclass
 class TrainJob:
@@ -173,11 +216,22 @@ class TrainJob:
     study: str | None = None
     variant: str | None = None
 
+    def check(self) -> None:
+        """Every value no run could use, before any data is read or model loaded."""
+        self.data.check()
+        for name, mix in self.mix.items():
+            mix.check(f"mix.{name}")
+        self.model.check()
+        self.train.check()
+
 
 @dataclass
 class PrepareJob:
     data: DataConfig = field(default_factory=DataConfig)
     prepared_root: str = "prepared"
+
+    def check(self) -> None:
+        self.data.check()
 
 
 @dataclass
@@ -189,6 +243,10 @@ class EvaluateJob:
     splits: list[str] = field(default_factory=list)  # empty: data.eval_splits
     batch_size: int = 64
     compare: str | None = None  # another version to compare against
+
+    def check(self) -> None:
+        self.data.check()
+        _require(self.batch_size >= 1, "batch_size", self.batch_size, "must be at least 1")
 
 
 # ---------------------------------------------------------------- prediction
@@ -288,13 +346,41 @@ def to_dataclass(cfg: DictConfig | dict, cls: type[T]) -> T:
         merged = OmegaConf.merge(OmegaConf.structured(cls), cfg)
         obj = OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
-        raise ConfigError(f"bad config: {err}") from err
+        # OmegaConf's message runs over several lines (key, then types); one line, led by the key.
+        first = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
+        key = getattr(err, "full_key", None)
+        raise ConfigError(f"bad config value for {key}: {first}" if key else f"bad config: {first}") from err
     return obj  # type: ignore[return-value]
 
 
 def to_yaml(obj: Any) -> str:
     """A dataclass (or config) as YAML, for manifests and resolved-config files."""
     return OmegaConf.to_yaml(OmegaConf.structured(obj) if not isinstance(obj, DictConfig) else obj)
+
+
+def _require(ok: bool, key: str, value: Any, rule: str) -> None:
+    if not ok:
+        raise ConfigError(f"bad config value {key}={value!r}; {rule}")
+
+
+def check_model_source(name: str, key: str) -> None:
+    """A local folder, or a name that can be a Hub id; else the path was mistyped.
+
+    Without this, transformers takes a missing local path for a Hub id and fails with an
+    80-line traceback about repo-id characters. Whether a plausible Hub id exists is only
+    known when loading (and offline, not at all); that error is the loader's to report.
+    """
+    if Path(name).expanduser().is_dir():
+        if not (Path(name).expanduser() / "config.json").is_file():
+            raise ConfigError(f"bad config value {key}={name!r}; the folder holds no config.json, "
+                              "so it is not a transformers model")
+        return
+    if Path(name).expanduser().exists():
+        raise ConfigError(f"bad config value {key}={name!r}; a model must be a folder, not a file")
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise ConfigError(f"bad config value {key}={name!r}; no such folder, and not a Hub model id") from None
 
 
 def check_choice(value: str, choices: tuple[str, ...], key: str) -> None:

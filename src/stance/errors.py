@@ -60,3 +60,16 @@ class RunInterrupted(StanceError):
     def __init__(self, message: str, signum: int) -> None:
         super().__init__(message)
         self.exit_code = 128 + signum  # the shell's convention for "killed by signal N"
+
+
+class JsonLineError(StanceError):
+    """One JSONL line that is not strict, writable JSON; callers add the file and line.
+
+    ``field`` is the path of the bad value (``targets[0].mention``), or ``"line"`` when
+    the line cannot be parsed at all; ``rule`` says what is wrong, on one line.
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule

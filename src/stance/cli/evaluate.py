@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from stance.cli.common import run_hydra
-from stance.config import EvaluateJob, to_dataclass
+from stance.cli.common import load_job, run_hydra
+from stance.config import EvaluateJob
 
 
 def task(cfg: DictConfig) -> None:
@@ -22,7 +22,7 @@ def task(cfg: DictConfig) -> None:
     from stance.pipeline import run_evaluation
     from stance.registry import Registry
 
-    job = to_dataclass(cfg, EvaluateJob)
+    job = load_job(cfg, EvaluateJob)
     out_dir, metrics = run_evaluation(job)
     scores = ", ".join(f"{split} {MAIN_METRIC}={m[MAIN_METRIC]:.4f}" for split, m in metrics.items())
     print(f"stance-evaluate: wrote {out_dir} ({scores})")
@@ -34,7 +34,7 @@ def task(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_hydra("evaluate", task)
+    run_hydra("evaluate", EvaluateJob, task)
 
 
 if __name__ == "__main__":

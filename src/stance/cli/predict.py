@@ -11,13 +11,9 @@ import argparse
 import dataclasses
 import logging
 import sys
-from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from hydra.errors import HydraException
-from omegaconf.errors import OmegaConfBaseException
-
-from stance.config import PredictJob, config_dir, to_dataclass
+from stance.cli.common import compose_config
+from stance.config import PredictJob, to_dataclass
 from stance.errors import USER_ERROR_EXIT, ConfigError, StanceError
 
 EPILOG = """examples:
@@ -70,27 +66,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def compose_job(overrides: list[str], user_dir: str | None = None, name: str = "predict") -> PredictJob:
-    """``<name>.yaml`` with Hydra overrides, as a typed PredictJob.
-
-    The config comes from the user's folder when it holds ``<name>.yaml``, else from the
-    package; the other folder goes on the search path. (Hydra's compose API finds the
-    primary config only in the folder it was initialised with, not through
-    ``hydra.searchpath``, hence the two cases.)
-    """
-    primary, extra = config_dir(), None
-    if user_dir is not None:
-        folder = Path(user_dir).resolve()
-        if not folder.is_dir():
-            raise ConfigError(f"--config-dir {user_dir}: no such folder")
-        primary, extra = (folder, config_dir()) if (folder / f"{name}.yaml").is_file() else (config_dir(), folder)
-    if extra is not None:
-        overrides = [f"hydra.searchpath=[file://{extra}]", *overrides]
-    try:
-        with initialize_config_dir(config_dir=str(primary), version_base="1.3"):
-            cfg = compose(config_name=name, overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(f"cannot compose config {name!r} with {overrides}: {err}") from err
-    return to_dataclass(cfg, PredictJob)
+    """``<name>.yaml`` (from ``user_dir`` when it holds one) with Hydra overrides, as a typed PredictJob."""
+    return to_dataclass(compose_config(name, overrides, user_dir), PredictJob)
 
 
 def apply_flags(job: PredictJob, args: argparse.Namespace) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from stance.cli.common import run_hydra
-from stance.config import PrepareJob, to_dataclass
+from stance.cli.common import load_job, run_hydra
+from stance.config import PrepareJob
 
 
 def task(cfg: DictConfig) -> None:
     from stance.data import prepare
 
-    job = to_dataclass(cfg, PrepareJob)
+    job = load_job(cfg, PrepareJob)
     prepared = prepare(job.data, job.prepared_root)
     counts = ", ".join(f"{name} {s['pairs']} pairs" for name, s in prepared.manifest["splits"].items())
     dropped = prepared.manifest["dropped"]["rows"]
@@ -19,7 +19,7 @@ def task(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_hydra("prepare", task)
+    run_hydra("prepare", PrepareJob, task)
 
 
 if __name__ == "__main__":

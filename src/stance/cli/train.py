@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from stance.cli.common import run_hydra
-from stance.config import TrainJob, to_dataclass
+from stance.cli.common import load_job, run_hydra
+from stance.config import TrainJob
 from stance.evaluation import MAIN_METRIC
 
 
@@ -15,7 +15,7 @@ def task(cfg: DictConfig) -> float | None:
     # which `--help`, `--cfg job` and a mistyped override should not wait for. No cycle hides here.
     from stance.pipeline import run_training
 
-    job = to_dataclass(cfg, TrainJob)
+    job = load_job(cfg, TrainJob)
     result = run_training(job)
     if result is None:  # a non-zero rank of a distributed launch; rank 0 reports
         return None
@@ -26,7 +26,7 @@ def task(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    run_hydra("train", task)
+    run_hydra("train", TrainJob, task)
 
 
 if __name__ == "__main__":

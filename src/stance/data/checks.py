@@ -75,15 +75,12 @@ def validate_config(cfg: DataConfig) -> None:
     check_choice(cfg.format, FORMATS, "data.format")
     if not cfg.files:
         raise ConfigError("data.files: give at least one split, e.g. {train: train.jsonl}")
-    if len(cfg.labels) < 2 or len(set(cfg.labels)) != len(cfg.labels):
-        raise ConfigError(f"data.labels={list(cfg.labels)}: need at least two distinct labels")
+    cfg.check()  # the values config.py can judge alone: labels, split shares, max_train_rows
     unknown = sorted(set(cfg.label_map.values()) - set(cfg.labels))
     if unknown:
         raise ConfigError(
             f"data.label_map maps to {unknown}, which are not in data.labels {list(cfg.labels)}"
         )
-    if cfg.max_train_rows is not None and cfg.max_train_rows < 1:
-        raise ConfigError(f"data.max_train_rows={cfg.max_train_rows} must be positive or null")
     _validate_fields(cfg)
     _validate_splits(cfg)
 

@@ -131,8 +131,15 @@ class RowParser:
         span = self._span(row, where, text, item, mention)
         if label is None or span is None:
             return None
+        actor = mention
+        if self.f.actor and not _missing(item.get(self.f.actor)):
+            actor = str(item[self.f.actor])
+        elif self.f.actor and isinstance(item.get(self.f.actor), str) and item[self.f.actor]:
+            # An empty cell means "the mention"; whitespace alone is a typo that would be published
+            # as the actor " ", and the mention is no safe guess for what was meant.
+            self._problem(row, _at(where, self.f.actor), "blank actor name", "blank actor")
+            return None
         further_s, further_e = self._further(item, text)
-        actor = str(item.get(self.f.actor) or mention) if self.f.actor else mention
         source = f"{row.file}:{row.line}"
         uid = f"{source}#{where}"
         return Target(tid, span[0], span[1], mention, actor, label, further_s, further_e, source, where, uid)

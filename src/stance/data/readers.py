@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,8 @@ import datasets
 
 from stance.config import DataConfig
 from stance.data.records import Problem, RawRow, is_flat
-from stance.errors import DataError
+from stance.errors import DataError, JsonLineError
+from stance.jsonl import load_json_line
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
@@ -42,6 +42,8 @@ def _source_dir(cfg: DataConfig) -> Path:
 def source_file(cfg: DataConfig, split: str) -> Path:
     """The file of a source split; the extension decides how it is read."""
     path = _source_dir(cfg) / cfg.files[split]
+    if path.is_dir():
+        raise DataError(f"data.files.{split}: {str(path)!r} is a folder, not a file")
     if not path.is_file():
         raise DataError(f"data.files.{split}: file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
@@ -67,10 +69,10 @@ def _read_jsonl(path: Path) -> Iterator[RawRow]:
                 yield RawRow(path.name, n, Problem(path.name, n, "line", rule, "invalid UTF-8"))
                 continue
             try:
-                value = json.loads(text)
-            except json.JSONDecodeError as err:
-                rule = f"invalid JSON ({err.msg} at column {err.colno})"
-                yield RawRow(path.name, n, Problem(path.name, n, "line", rule, "invalid JSON"))
+                value = load_json_line(text)
+            except JsonLineError as err:
+                kind = "invalid JSON" if err.field == "line" else "lone surrogate"
+                yield RawRow(path.name, n, Problem(path.name, n, err.field, err.rule, kind))
                 continue
             if not isinstance(value, dict):
                 rule = f"a row must be a JSON object, not {type(value).__name__}"

@@ -11,6 +11,8 @@ settings live in the model config, so a checkpoint describes its own input.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,11 +108,24 @@ def load_tokenizer(name_or_path: str, revision: str | None = None):
     return AutoTokenizer.from_pretrained(name_or_path, revision=revision)
 
 
+@contextmanager
+def _as_config_error(cfg: ModelConfig) -> Iterator[None]:
+    """transformers' and the Hub's loading errors (not found, offline, no safetensors, unreadable
+    tokenizer files) as one line naming model.name_or_path; their text runs over several lines."""
+    try:
+        yield
+    except (OSError, ValueError) as err:  # ValueError: a folder whose tokenizer files cannot be read
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        at = f" at revision {cfg.revision!r}" if cfg.revision else ""
+        raise ConfigError(f"model.name_or_path={cfg.name_or_path!r}{at}: cannot load the model: {first}") from err
+
+
 def build_model(cfg: ModelConfig, labels: LabelSet, extra: dict[str, Any] | None = None):
     """A fresh classifier on top of the configured encoder, and its tokenizer."""
     encoding = Encoding.from_model_config(cfg)
-    tokenizer = load_tokenizer(cfg.name_or_path, cfg.revision)
-    config = AutoConfig.from_pretrained(cfg.name_or_path, revision=cfg.revision, **cfg.config_overrides)
+    with _as_config_error(cfg):
+        tokenizer = load_tokenizer(cfg.name_or_path, cfg.revision)
+        config = AutoConfig.from_pretrained(cfg.name_or_path, revision=cfg.revision, **cfg.config_overrides)
     config.num_labels = len(labels)
     config.id2label = labels.id2label
     config.label2id = labels.label2id
@@ -120,10 +135,11 @@ def build_model(cfg: ModelConfig, labels: LabelSet, extra: dict[str, Any] | None
     if not cfg.random_init:
         # Loading the encoder on its own keeps the pretrained weights' names as
         # the encoder saved them; only safetensors files are accepted.
-        model.encoder = AutoModel.from_pretrained(
-            cfg.name_or_path, revision=cfg.revision, config=config, use_safetensors=True,
-            **({"add_pooling_layer": False} if _has_pooler_arg(config) else {}),
-        )
+        with _as_config_error(cfg):
+            model.encoder = AutoModel.from_pretrained(
+                cfg.name_or_path, revision=cfg.revision, config=config, use_safetensors=True,
+                **({"add_pooling_layer": False} if _has_pooler_arg(config) else {}),
+            )
     InputBuilder(tokenizer, encoding)  # fail early on markers the tokenizer lacks
     return model, tokenizer
 

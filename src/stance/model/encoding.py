@@ -24,7 +24,7 @@ from typing import Any
 
 from transformers import PretrainedConfig
 
-from stance.config import ModelConfig, check_choice
+from stance.config import MIN_MAX_LENGTH, ModelConfig, check_choice
 from stance.errors import ConfigError
 from stance.labels import IGNORE_INDEX
 
@@ -51,8 +51,8 @@ class Encoding:
                 "model.per_sentence needs marker input and marker/span pooling: "
                 "otherwise the targets of one sentence cannot be told apart"
             )
-        if self.max_length < 16:
-            raise ConfigError(f"model.max_length={self.max_length} is too small (minimum 16)")
+        if self.max_length < MIN_MAX_LENGTH:
+            raise ConfigError(f"model.max_length={self.max_length} is too small (minimum {MIN_MAX_LENGTH})")
 
     @classmethod
     def from_model_config(cls, cfg: ModelConfig) -> Encoding:

@@ -7,13 +7,13 @@ line and the field, and no output file is touched.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from stance.errors import InputError
+from stance.errors import InputError, JsonLineError
+from stance.jsonl import load_json_line
 
 
 @dataclass
@@ -78,7 +78,10 @@ def _format_of(name: str, fmt: str, text: str) -> str:
 
 
 def _int_field(value: Any, where: str) -> int:
+    """An offset: an integer, or a whole float (``0.0``) as some JSON writers emit; as stance-prepare reads them."""
     # bool is a subclass of int in Python; `true` is not an offset.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise InputError(f"{where}: must be an integer, got {value!r}")
     return value
@@ -96,6 +99,8 @@ def _jsonl_targets(value: Any, text: str, where: str) -> list[GivenTarget]:
         end = _int_field(item.get("end"), f"{here}.end")
         if not 0 <= start < end <= len(text):
             raise InputError(f"{here}: span {start}-{end} is outside the text (length {len(text)})")
+        if not text[start:end].strip():
+            raise InputError(f"{here}: span {start}-{end} covers only whitespace; a target must name something")
         actor = item.get("actor")
         if actor is not None and (not isinstance(actor, str) or not actor.strip()):
             raise InputError(f"{here}.actor: must be a non-empty string")
@@ -105,14 +110,17 @@ def _jsonl_targets(value: Any, text: str, where: str) -> list[GivenTarget]:
 
 def _jsonl_documents(name: str, stem: str, text: str, text_field: str, id_field: str) -> list[Document]:
     docs = []
-    for n, line in enumerate(text.splitlines(), 1):
+    # Lines end at "\n" alone, as JSONL says: str.splitlines would also split at U+2028, U+2029,
+    # U+0085 and the like, which JSON allows raw inside strings. A "\r" before "\n" is JSON whitespace.
+    for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         where = f"{name}:{n}"
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{where}: invalid JSON ({err.msg} at column {err.colno})") from None
+            row = load_json_line(line)
+        except JsonLineError as err:
+            raise InputError(f"{where}: field {err.field!r}: {err.rule}" if err.field != "line"
+                             else f"{where}: {err.rule}") from None
         if not isinstance(row, dict):
             raise InputError(f"{where}: a row must be a JSON object")
         body = row.get(text_field)
@@ -120,8 +128,9 @@ def _jsonl_documents(name: str, stem: str, text: str, text_field: str, id_field:
             raise InputError(f"{where}: field {text_field!r}: must be a non-empty string")
         doc_id = row.get(id_field, f"{stem}:{n}")
         actors = row.get("actors")
-        if actors is not None and not (isinstance(actors, list) and all(isinstance(a, str) for a in actors)):
-            raise InputError(f"{where}: field 'actors' must be a list of actor names")
+        if actors is not None and not (isinstance(actors, list)
+                                       and all(isinstance(a, str) and a.strip() for a in actors)):
+            raise InputError(f"{where}: field 'actors' must be a list of non-blank actor names")
         targets = _jsonl_targets(row["targets"], body, where) if row.get("targets") is not None else None
         docs.append(Document(str(doc_id), body, where, actors, targets))
     if not docs:

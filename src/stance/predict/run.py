@@ -7,6 +7,7 @@ so a bad input or a missing version fails before any output file is touched.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 import torch
 
 from stance.config import PredictJob, SegmentationConfig
-from stance.errors import RegistryError
+from stance.errors import CheckpointError, RegistryError
 from stance.model import SentenceTargets, TargetSpec
 from stance.predict.backends import Predictor, check_checkpoint, default_threads, load_predictor
 from stance.predict.documents import Document, read_documents
@@ -53,12 +54,21 @@ def predict_documents(predictor: Predictor, docs: list[Document], finder: ActorF
                 units.append((sentence, mentions))
     batch = [SentenceTargets(s.text, [TargetSpec(m.start, m.end, m.mention) for m in ms]) for s, ms in units]
     probs = predictor.predict_proba(batch, batch_size, progress) if batch else []
+    check_finite(probs, predictor.path)
     rows_by_doc: dict[str, list[dict[str, Any]]] = {doc.id: [] for doc in docs}
     for (sentence, mentions), p in zip(units, probs, strict=True):
         rows_by_doc[sentence.doc_id] += build_rows(sentence, mentions, p, predictor.labels, mode)
     rows = [r for doc in docs for r in rows_by_doc[doc.id]]
     summaries = [summarise(d.id, n_sentences[d.id], rows_by_doc[d.id], predictor.labels) for d in docs]
     return rows, summaries
+
+
+def check_finite(probs: list[list[list[float]]], path: Path) -> None:
+    """Refuse NaN or infinite probabilities: JSON cannot hold them, and no label can be read from them."""
+    bad = sum(1 for sentence in probs for target in sentence for p in target if not math.isfinite(p))
+    if bad:
+        raise CheckpointError(f"version {path.name} ({path}) gives non-finite probabilities ({bad} values); "
+                              "its weights are broken, e.g. by a diverged training run")
 
 
 def missing_actors(requested: list[Actor], rows: list[dict[str, Any]]) -> list[str]:
