@@ -35,6 +35,7 @@ from stance.evaluation import MAIN_METRIC, SplitResult, evaluate_checkpoint, eva
 from stance.evaluation.compare import saved_predictions, write_comparison
 from stance.files import tree_hashes
 from stance.labels import LabelSet
+from stance.predict.onnx_export import export_for_version
 from stance.provenance import encoder_provenance, git_state, library_versions
 from stance.registry import MANIFEST, Registry
 from stance.training import fine_tune
@@ -138,6 +139,8 @@ def run_training(job: TrainJob) -> RunResult | None:
         (staged.path / "config.yaml").write_text(to_yaml(job))
         metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
                                       staged.path / "eval", job.train.progress)
+        # Issue 14: the ONNX export ships with the version (before the manifest hashes the folder).
+        export_for_version(staged.path)
         manifest = _manifest(job, staged.version, prepared, mixes, training, metrics, staged.path, git)
         (staged.path / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         write_card(staged.path)

@@ -110,23 +110,14 @@ def apply_flags(job: PredictJob, args: argparse.Namespace) -> None:
         job.segmentation.language = args.language
 
 
-def _quiet_libraries() -> None:
-    # Local for the same reason as main's import of stance.predict: transformers is slow to load.
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # per-file weight-loading bars
-    hf_logging.set_verbosity_error()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     logging.getLogger("stance").setLevel(logging.INFO)  # e.g. "exporting to ONNX", which takes a while
-    # Imported here, not at the top: it loads torch and transformers (~2 s), which
-    # `--help` and a mistyped flag should not wait for.
+    # Imported here, not at the top: `--help` and a mistyped flag should not wait for
+    # onnxruntime, tokenizers and the segmenter (the package itself imports no torch).
     from stance.predict import load_predictor, resolve_version, run_prediction
 
-    _quiet_libraries()
     try:
         job = compose_job(args.set, args.config_dir, args.config_name)
         apply_flags(job, args)
