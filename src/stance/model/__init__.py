@@ -6,7 +6,7 @@ the classifier that reads it.
 * ``tokenizer``: ``FastTokenizer``, a checkpoint's ``tokenizer.json`` without transformers;
 * ``checkpoint``: a checkpoint's labels and encoding read from its config.json without transformers;
 * ``arrays``: padding features into numpy arrays (the ONNX path);
-* ``collate``: padding features into a torch batch (training, the PyTorch path);
+* ``batches``: ``collate``, padding features into a torch batch (training, the PyTorch path);
 * ``classifier``: ``StanceClassifier`` and building, saving and loading it;
 * ``inference``: ``predict_proba`` over sentences with targets, on PyTorch.
 
@@ -33,16 +33,17 @@ from stance.model.encoding import (
 )
 
 if TYPE_CHECKING:
+    from stance.model.batches import Collator, collate
     from stance.model.classifier import StanceClassifier, StanceOutput, build_model, load_model, load_tokenizer
-    from stance.model.collate import Collator, collate
     from stance.model.inference import predict_proba
 
 # The names below need torch and transformers (seconds and hundreds of MB to import).
 # They load on first use (PEP 562), so the torch-free ONNX path can import the pure
-# encoding modules of this package without paying for them.
+# encoding modules of this package without paying for them. (No submodule may be named
+# like one of these: importing it would bind the module over the lazy name.)
 _TORCH_NAMES = {
     "StanceClassifier": "classifier", "StanceOutput": "classifier", "build_model": "classifier",
-    "load_model": "classifier", "load_tokenizer": "classifier", "Collator": "collate", "collate": "collate",
+    "load_model": "classifier", "load_tokenizer": "classifier", "Collator": "batches", "collate": "batches",
     "predict_proba": "inference",
 }
 

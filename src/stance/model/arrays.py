@@ -1,6 +1,6 @@
 """Padding features into numpy arrays: ``collate`` without torch, for the ONNX path.
 
-The values are those of :func:`stance.model.collate.collate` (tests compare them);
+The values are those of :func:`stance.model.batches.collate` (tests compare them);
 that function stays as it is because training batches go through it.
 """
 

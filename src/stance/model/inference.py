@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from stance.model.batches import collate
 from stance.model.classifier import StanceClassifier
-from stance.model.collate import collate
 from stance.model.encoding import Encoding, InputBuilder, SentenceTargets, encode_sentences, length_batches
 
 __all__ = ["SentenceTargets", "predict_proba"]

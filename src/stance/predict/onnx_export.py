@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.utils import logging as hf_logging
 
 from stance.errors import ConfigError
 from stance.files import sha256_file, staged_dir
@@ -171,6 +172,7 @@ def _quantize(src: Path, out: Path) -> dict[str, Any]:
 def _build_export(version: Path, weights_sha: str, staging: Path) -> None:
     log.info("exporting %s to ONNX; this happens once per version", version)
     started = time.perf_counter()
+    hf_logging.disable_progress_bar()  # the weight-loading bar of load_model
     model, _, _ = load_model(version)
     raw, fp32, int8 = staging / "export.raw.onnx", staging / "model.fp32.onnx", staging / "model.int8.onnx"
     _export_fp32(model, raw)
