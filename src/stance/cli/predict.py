@@ -23,7 +23,7 @@ from stance.errors import USER_ERROR_EXIT, ConfigError, StanceError
 EPILOG = """examples:
   stance-predict article.txt
   stance-predict articles/ --out rows.jsonl --csv rows.csv --summary docs.json
-  stance-predict article.txt --actors "China,Russia,NATO" --backend onnx
+  stance-predict article.txt --actors "China,Russia,NATO" --backend torch
   cat rows.jsonl | stance-predict --format jsonl --out - --set segmentation.enabled=false
 """
 
@@ -51,7 +51,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--line-breaks", choices=["paragraph", "wrap"],
                    help="paragraph: a line break ends a sentence; wrap: only blank lines do")
     p.add_argument("--language", help="segmenter language code (default: en)")
-    p.add_argument("--backend", choices=["torch", "onnx", "onnx-fp32"], help="onnx: ONNX Runtime, int8")
+    p.add_argument("--backend", choices=["onnx", "onnx-fp32", "torch"],
+                   help="onnx: ONNX Runtime, int8 (default); onnx-fp32: without quantization; torch: PyTorch")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--threads", type=int, help="CPU threads (default: available CPUs, at most 8)")
     p.add_argument("--out", help="JSONL output file, or - for stdout")
