@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from stance.errors import ConfigError
 from stance.files import sha256_file
 from stance.model import Encoding, InputBuilder, SentenceTargets, TargetSpec, collate, load_tokenizer
 from stance.model.arrays import pad_arrays
@@ -91,10 +92,10 @@ def test_a_changed_published_export_is_refused(tiny_version, tmp_path):
     meta = json.loads((folder / "export.json").read_text())
     meta["files"]["model.int8.onnx"] = sha256_file(folder / "model.int8.onnx")
     (folder / "export.json").write_text(json.dumps(meta))
-    with pytest.raises(Exception, match="manifest.json; the version was changed after it was published"):
+    with pytest.raises(ConfigError, match="manifest.json; the version was changed after it was published"):
         valid_export(folder, meta["source_weights_sha256"], "int8",
                      json.loads((copy / "manifest.json").read_text())["artifacts_sha256"]["onnx/model.int8.onnx"])
-    with pytest.raises(Exception, match="changed after it was published"):
+    with pytest.raises(ConfigError, match="changed after it was published"):
         find_export(copy, "int8")
 
 
