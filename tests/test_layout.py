@@ -125,4 +125,4 @@ def test_stance_predict_reads_a_users_own_config():
     job = compose_job(["batch_size=8"], str(EXAMPLE_CONFIGS), "my_predict")
     assert (job.actors, job.alias_table, job.mentions, job.batch_size) == (
         ["Kenya", "Ethiopia", "Peru"], "none", "aggregate", 8)
-    assert job.backend == "torch"  # a default, from stance.config.PredictJob
+    assert job.backend == "onnx"  # a default, from stance.config.PredictJob

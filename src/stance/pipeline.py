@@ -34,6 +34,7 @@ from stance.evaluation import MAIN_METRIC, SplitResult, evaluate_checkpoint, eva
 from stance.evaluation.compare import saved_predictions, write_comparison
 from stance.files import tree_hashes, write_text_atomic
 from stance.labels import LabelSet
+from stance.predict.onnx_export import export_for_version
 from stance.provenance import encoder_provenance, git_state, library_versions
 from stance.registry import MANIFEST, Registry
 from stance.runs import Run, complete_checkpoints, open_run
@@ -178,6 +179,7 @@ def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepa
             (staged.path / "config.yaml").write_text(to_yaml(job))
             metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
                                           staged.path / "eval", job.train.progress)
+            export_for_version(staged.path)  # the ONNX export ships with the version, hashed like the rest
             write_manifest(staged.path, _manifest(job, staged.version, prepared, mixes, training, metrics, git))
             finished = True
         finally:

@@ -19,7 +19,7 @@ from stance.errors import USER_ERROR_EXIT, ConfigError, StanceError
 EPILOG = """examples:
   stance-predict article.txt
   stance-predict articles/ --out rows.jsonl --csv rows.csv --summary docs.json
-  stance-predict article.txt --actors "China,Russia,NATO" --backend onnx
+  stance-predict article.txt --actors "China,Russia,NATO" --backend torch
   cat rows.jsonl | stance-predict --format jsonl --out - --set segmentation.enabled=false
 """
 
@@ -47,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--line-breaks", choices=["paragraph", "wrap"],
                    help="paragraph: a line break ends a sentence; wrap: only blank lines do")
     p.add_argument("--language", help="segmenter language code (default: en)")
-    p.add_argument("--backend", choices=["torch", "onnx", "onnx-fp32"], help="onnx: ONNX Runtime, int8")
+    p.add_argument("--backend", choices=["onnx", "onnx-fp32", "torch"],
+                   help="onnx: ONNX Runtime, int8 (default); onnx-fp32: without quantization; torch: PyTorch")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--threads", type=int, help="CPU threads (default: available CPUs, at most 8)")
     p.add_argument("--out", help="JSONL output file, or - for stdout")
@@ -87,23 +88,14 @@ def apply_flags(job: PredictJob, args: argparse.Namespace) -> None:
         job.segmentation.language = args.language
 
 
-def _quiet_libraries() -> None:
-    # Local for the same reason as main's import of stance.predict: transformers is slow to load.
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # per-file weight-loading bars
-    hf_logging.set_verbosity_error()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     logging.getLogger("stance").setLevel(logging.INFO)  # e.g. "exporting to ONNX", which takes a while
-    # Imported here, not at the top: it loads torch and transformers (~2 s), which
-    # `--help` and a mistyped flag should not wait for.
+    # Imported here, not at the top: `--help` and a mistyped flag should not wait for
+    # onnxruntime, tokenizers and the segmenter (the package itself imports no torch).
     from stance.predict import load_predictor, resolve_version, run_prediction
 
-    _quiet_libraries()
     try:
         job = compose_job(args.set, args.config_dir, args.config_name)
         apply_flags(job, args)

@@ -15,14 +15,18 @@ never truncated away (NewsMTSC has sentences of over 6,000 characters).
 
 Training and inference build features with the same ``InputBuilder``; the
 settings are saved in the model config, so a checkpoint describes its own input.
+
+This module is pure Python: it imports neither torch nor transformers, so the
+ONNX inference path (:mod:`stance.predict.onnx_backend`) builds exactly the
+features that training and the PyTorch path build. A tokenizer is anything with
+the few methods ``InputBuilder`` calls: transformers' fast tokenizer, or
+:class:`stance.model.tokenizer.FastTokenizer` over the same ``tokenizer.json``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from transformers import PretrainedConfig
 
 from stance.config import MIN_MAX_LENGTH, ModelConfig, check_choice
 from stance.errors import ConfigError
@@ -61,8 +65,13 @@ class Encoding:
         return cls(cfg.input, cfg.pooling, cfg.per_sentence, (cfg.markers[0], cfg.markers[1]), cfg.max_length)
 
     @classmethod
-    def from_pretrained_config(cls, config: PretrainedConfig) -> Encoding:
-        s = config.stance
+    def from_pretrained_config(cls, config: Any) -> Encoding:
+        """From a transformers ``PretrainedConfig`` (its ``stance`` section)."""
+        return cls.from_stance_section(config.stance)
+
+    @classmethod
+    def from_stance_section(cls, s: dict[str, Any]) -> Encoding:
+        """From the ``stance`` section of a checkpoint's config.json."""
         return cls(s["input"], s["pooling"], s["per_sentence"], tuple(s["markers"]), s["max_length"])
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,6 +88,14 @@ class TargetSpec:
     mention: str
     label: int = IGNORE_INDEX
     key: int = -1  # caller's index, to map predictions back
+
+
+@dataclass
+class SentenceTargets:
+    """A sentence and the targets to classify in it."""
+
+    text: str
+    targets: list[TargetSpec]
 
 
 class InputBuilder:
@@ -254,3 +271,24 @@ class InputBuilder:
         budget = self.enc.max_length - self.n_special
         groups = [[spanned[j] for j in g] for g in self._groups([spans[i] for i in spanned], budget)]
         return [self._feature(ids, offsets, targets, g, spans) for g in groups + spanless]
+
+
+def encode_sentences(builder: InputBuilder, sentences: list[SentenceTargets]) -> tuple[list[dict[str, Any]], list[int]]:
+    """Features of every sentence, each with the index of the sentence it came from.
+
+    Shared by both inference backends, so they classify identical inputs.
+    """
+    features, owners = [], []
+    for s_idx, sentence in enumerate(sentences):
+        for t_idx, target in enumerate(sentence.targets):
+            target.key = t_idx
+        for feature in builder.encode(sentence.text, sentence.targets):
+            features.append(feature)
+            owners.append(s_idx)
+    return features, owners
+
+
+def length_batches(features: list[dict[str, Any]], batch_size: int) -> list[list[int]]:
+    """Feature indices in batches of similar length: a batch pads little (the main CPU speed-up)."""
+    order = sorted(range(len(features)), key=lambda i: features[i]["length"])
+    return [order[lo : lo + batch_size] for lo in range(0, len(order), batch_size)]

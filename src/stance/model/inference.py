@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from tqdm.auto import tqdm
 
+from stance.model.batches import collate
 from stance.model.classifier import StanceClassifier
-from stance.model.collate import collate
-from stance.model.encoding import Encoding, InputBuilder, TargetSpec
+from stance.model.encoding import Encoding, InputBuilder, SentenceTargets, encode_sentences, length_batches
 
-
-@dataclass
-class SentenceTargets:
-    """A sentence and the targets to classify in it."""
-
-    text: str
-    targets: list[TargetSpec]
+__all__ = ["SentenceTargets", "predict_proba"]
 
 
 @torch.inference_mode()
@@ -28,21 +20,12 @@ def predict_proba(model: StanceClassifier, tokenizer, encoding: Encoding, senten
     Inputs are sorted by length before batching so that a batch pads little;
     this is the main CPU speed-up over a naive loop.
     """
-    builder = InputBuilder(tokenizer, encoding)
-    features, owners = [], []
-    for s_idx, sentence in enumerate(sentences):
-        for t_idx, target in enumerate(sentence.targets):
-            target.key = t_idx
-        for feature in builder.encode(sentence.text, sentence.targets):
-            features.append(feature)
-            owners.append(s_idx)
-    order = sorted(range(len(features)), key=lambda i: features[i]["length"])
+    features, owners = encode_sentences(InputBuilder(tokenizer, encoding), sentences)
     out: list[list[list[float] | None]] = [[None] * len(s.targets) for s in sentences]
     pad_id = tokenizer.pad_token_id or 0
     model.eval()
     bar = tqdm(total=sum(len(s.targets) for s in sentences), desc=desc, unit="pair", disable=not progress)
-    for lo in range(0, len(order), batch_size):
-        idx = order[lo : lo + batch_size]
+    for idx in length_batches(features, batch_size):
         batch = collate([features[i] for i in idx], pad_id)
         batch.pop("labels")
         probs = torch.softmax(model(**batch).logits.float(), dim=-1)

@@ -7,11 +7,13 @@ every sentence toward every actor it mentions:
    sentences (:mod:`.segmentation`, with ``sentencex``);
 2. actor mentions are found with an alias table (:mod:`.mentions`), or taken
    from spans the input gives;
-3. every (sentence, mention) pair is classified in length-sorted batches by
-   :func:`stance.model.predict_proba`, on PyTorch or on ONNX Runtime
-   (:mod:`.backends`; exports by :mod:`.onnx_export`);
+3. every (sentence, mention) pair is classified in length-sorted batches, on
+   ONNX Runtime (:mod:`.onnx_backend`, without torch or transformers) or on
+   PyTorch (:mod:`.torch_backend`); :mod:`.backends` loads either, and
+   :mod:`.onnx_export` builds exports (``stance-train`` publishes them with each version);
 4. rows (JSONL, CSV, a terminal table) and per-document aggregates are written
-   (:mod:`.outputs`); :mod:`.run` ties the steps together.
+   (:mod:`.outputs`); :mod:`.api` (``StancePredictor``, the Python API) and
+   :mod:`.run` (the command) tie the steps together.
 
 Offsets: a row's ``start``/``end`` are character offsets into its ``sentence``
 field; ``sentence_start`` is that sentence's offset in the document text (the
@@ -21,13 +23,22 @@ mention is ``sentence_start + start``.
 Nothing is written until every document has been read, checked and classified,
 and each output file appears with one rename: a failed run leaves no partial file.
 
+Importing this package loads neither torch nor transformers (a cold start of the
+ONNX path takes well under a second); the PyTorch backend and the exporter load
+them when used.
+
 Arrows point one way: the modules here import ``stance.config``, ``errors``,
 ``files``, ``labels``, ``model`` and ``registry``, never the training stages.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from stance.config import PredictJob, SegmentationConfig
 from stance.errors import AliasTableError, CheckpointError, InputError
-from stance.predict.backends import OnnxRunner, Predictor, default_threads, load_predictor
+from stance.predict.api import StancePredictor
+from stance.predict.backends import default_threads, load_predictor, resolve_version
 from stance.predict.documents import Document, GivenTarget, decode_text, read_documents
 from stance.predict.mentions import (
     DEFAULT_TABLE,
@@ -40,15 +51,31 @@ from stance.predict.mentions import (
     load_alias_table,
     select_actors,
 )
-from stance.predict.onnx_export import export_onnx
+from stance.predict.onnx_files import find_export
 from stance.predict.outputs import PredictResult, build_rows, format_table, summarise
-from stance.predict.run import predict_documents, resolve_version, run_prediction
+from stance.predict.predictor import Predictor
+from stance.predict.run import predict_documents, run_prediction
 from stance.predict.segmentation import Sentence, segment, sentences_of
+
+if TYPE_CHECKING:
+    from stance.predict.onnx_export import export_for_version, export_onnx
+
+
+def __getattr__(name: str) -> Any:
+    # The exporters trace the model with torch: loaded on first use (PEP 562), so that
+    # importing this package stays torch-free for the ONNX path.
+    if name in ("export_onnx", "export_for_version"):
+        from stance.predict import onnx_export
+
+        return getattr(onnx_export, name)
+    raise AttributeError(f"module 'stance.predict' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_TABLE", "Actor", "ActorFinder", "ActorMatcher", "AliasTableError", "CheckpointError", "Document",
-    "GivenTarget", "InputError", "Mention", "OnnxRunner", "PredictJob", "PredictResult", "Predictor",
-    "SegmentationConfig", "Sentence", "actors_from_names", "build_rows", "bundled_table_dir", "decode_text",
-    "default_threads", "export_onnx", "format_table", "load_alias_table", "load_predictor", "predict_documents",
-    "read_documents", "resolve_version", "run_prediction", "segment", "select_actors", "sentences_of", "summarise",
+    "GivenTarget", "InputError", "Mention", "PredictJob", "PredictResult", "Predictor", "SegmentationConfig",
+    "Sentence", "StancePredictor", "actors_from_names", "build_rows", "bundled_table_dir", "decode_text",
+    "default_threads", "export_for_version", "export_onnx", "find_export", "format_table", "load_alias_table",
+    "load_predictor", "predict_documents", "read_documents", "resolve_version", "run_prediction", "segment",
+    "select_actors", "sentences_of", "summarise",
 ]

@@ -1,28 +1,26 @@
 """Loading a version for inference, on PyTorch or on ONNX Runtime.
 
-Both backends go through :func:`stance.model.predict_proba` (the same
-tokenization, length-sorted batching and softmax); the ONNX one only swaps the
-model for :class:`OnnxRunner`, which answers the same call. So the two cannot
-drift apart in how they build inputs or read outputs.
+Both backends build their inputs with the same pure-Python code
+(:func:`stance.model.encode_sentences`, :func:`stance.model.length_batches`):
+the same tokenization, windows, markers and length-sorted batches, so they
+cannot drift apart in how they build inputs or read outputs.
+
+This module imports neither torch nor transformers: the ONNX backend
+(:mod:`.onnx_backend`) runs without them, and ``stance-predict --backend onnx``
+starts in well under a second. The PyTorch backend (:mod:`.torch_backend`) and
+the exporter (:mod:`.onnx_export`) are imported only when they are used.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
-
-import torch
-from transformers import AutoConfig
 
 from stance.config import PREDICT_BACKENDS, check_choice
-from stance.errors import CheckpointError
-from stance.labels import LabelSet
-from stance.model import Encoding, SentenceTargets, load_model, load_tokenizer, predict_proba
-from stance.predict.onnx_export import ONNX_VARIANTS, export_onnx
-from stance.registry import verify_checkpoint
+from stance.errors import CheckpointError, RegistryError
+from stance.predict.onnx_files import ONNX_VARIANTS, find_export
+from stance.predict.predictor import Predictor
+from stance.registry import Registry, verify_checkpoint
 
 MAX_THREADS = 8  # beyond this, small-batch encoder inference on CPU stops scaling
 
@@ -42,50 +40,33 @@ def check_checkpoint(path: Path) -> None:
         raise CheckpointError(f"{path}: no model.safetensors and config.json; not a stance checkpoint")
 
 
-class OnnxRunner:
-    """An ONNX Runtime session with the call signature ``predict_proba`` expects."""
-
-    def __init__(self, path: Path, threads: int) -> None:
-        # Imported here, not at the top: the default torch backend never needs ONNX Runtime,
-        # and a run on it should not load a second native thread-pool library into the process.
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        # The exporter drops inputs the graph does not use (e.g. target_open under span pooling).
-        self.input_names = [i.name for i in self.session.get_inputs()]
-
-    def eval(self) -> OnnxRunner:
-        return self
-
-    def __call__(self, **batch: torch.Tensor) -> SimpleNamespace:
-        feed = {name: batch[name].numpy() for name in self.input_names}
-        logits = self.session.run(["logits"], feed)[0]
-        return SimpleNamespace(logits=torch.from_numpy(logits))
-
-
-@dataclass
-class Predictor:
-    """A loaded model (either backend) with its tokenizer and encoding."""
-
-    path: Path
-    backend: str
-    runner: Any  # StanceClassifier or OnnxRunner
-    tokenizer: Any
-    encoding: Encoding
-    labels: LabelSet
-    onnx_path: Path | None = None
-
-    def predict_proba(self, sentences: list[SentenceTargets], batch_size: int = 64,
-                      progress: bool = False) -> list[list[list[float]]]:
-        return predict_proba(self.runner, self.tokenizer, self.encoding, sentences, batch_size, progress)
+def resolve_version(version: str, registry: str) -> Path:
+    """A registry version (``v0003``, ``latest``) or a checkpoint folder given by path."""
+    path = Path(version).expanduser()
+    if (os.sep in version or version.startswith(".")) and path.is_dir():
+        check_checkpoint(path)
+        return path
+    if not Path(registry).is_dir():
+        raise RegistryError(f"registry folder {registry!r} does not exist; pass --registry")
+    return Registry(registry).resolve(version)
 
 
 # Loading takes seconds; a process that predicts several times (tests, a notebook) loads once.
 _PREDICTORS: dict[tuple[str, str, str | None], Predictor] = {}
+
+
+def onnx_model_path(path: Path, backend: str, onnx_cache: str | None = None) -> Path:
+    """The version's published export, else one exported now (versions from before exports shipped)."""
+    variant = ONNX_VARIANTS[backend]
+    found = find_export(path, variant, onnx_cache)
+    if found is not None:
+        return found
+    # Imported only here: exporting traces the model with torch, which a version
+    # published with its export (every one since issue 14) never needs.
+    from stance.predict.onnx_export import export_onnx
+
+    verify_checkpoint(path)  # the export is built from these weights: never from tampered ones
+    return export_onnx(path, variant, onnx_cache)
 
 
 def load_predictor(path: Path, backend: str = "torch", onnx_cache: str | None = None,
@@ -96,18 +77,16 @@ def load_predictor(path: Path, backend: str = "torch", onnx_cache: str | None = 
     if key in _PREDICTORS:
         return _PREDICTORS[key]
     threads = threads or default_threads()
+    check_checkpoint(path)
+    # Each backend's module is imported only when chosen: the torch one loads torch and
+    # transformers (seconds, hundreds of MB), the ONNX one a second native thread pool.
     if backend == "torch":
-        model, tokenizer, encoding = load_model(path)
-        labels = LabelSet.from_model_config(model.config)
-        predictor = Predictor(path, backend, model, tokenizer, encoding, labels)
+        from stance.predict.torch_backend import load_torch
+
+        predictor = load_torch(path, threads)
     else:
-        check_checkpoint(path)
-        # Before the export (built from these weights) and the tokenizer are read.
-        verify_checkpoint(path)
-        onnx_path = export_onnx(path, ONNX_VARIANTS[backend], onnx_cache)
-        config = AutoConfig.from_pretrained(path)
-        predictor = Predictor(path, backend, OnnxRunner(onnx_path, threads), load_tokenizer(str(path)),
-                              Encoding.from_pretrained_config(config), LabelSet.from_model_config(config),
-                              onnx_path)
+        from stance.predict.onnx_backend import load_onnx
+
+        predictor = load_onnx(path, backend, onnx_model_path(path, backend, onnx_cache), threads)
     _PREDICTORS[key] = predictor
     return predictor

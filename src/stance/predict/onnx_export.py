@@ -20,44 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.utils import logging as hf_logging
 
 from stance.errors import ConfigError
 from stance.files import sha256_file, staged_dir
 from stance.model import load_model
+from stance.predict.onnx_files import export_folders, find_export, valid_export
 
 log = logging.getLogger(__name__)
 
-ONNX_VARIANTS = {"onnx": "int8", "onnx-fp32": "fp32"}  # backend name -> exported file variant
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "target_open", "target_start", "target_end")
 ONNX_OPSET = 18
 BERT_LIKE = ("bert", "roberta", "xlm-roberta", "electra")  # ORT's BERT fusions apply
-
-
-def cache_root(onnx_cache: str | None = None) -> Path:
-    if onnx_cache:
-        return Path(onnx_cache).expanduser()
-    base = os.environ.get("STANCE_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "stance"
-    return Path(base).expanduser() / "onnx"
-
-
-def _export_folders(version: Path, weights_sha: str, onnx_cache: str | None) -> list[Path]:
-    """Where an export may live: beside the version, else a cache keyed by the weights' hash."""
-    return [version / "onnx", cache_root(onnx_cache) / weights_sha]
-
-
-def _valid_export(folder: Path, weights_sha: str, variant: str) -> bool:
-    """True for a complete export of these weights; an export that fails its hashes is an error."""
-    meta_path, model = folder / "export.json", folder / f"model.{variant}.onnx"
-    if not meta_path.is_file():
-        return False
-    meta = json.loads(meta_path.read_text())
-    if meta.get("source_weights_sha256") != weights_sha:
-        raise ConfigError(f"{folder}: this ONNX export was made from other weights; delete the folder to "
-                          "export again")
-    if not model.is_file() or meta.get("files", {}).get(model.name) != sha256_file(model):
-        raise ConfigError(f"{model} is missing or does not match its hash in export.json; delete {folder} to "
-                          "export again")
-    return True
 
 
 def export_onnx(version: Path, variant: str = "int8", onnx_cache: str | None = None) -> Path:
@@ -69,13 +43,11 @@ def export_onnx(version: Path, variant: str = "int8", onnx_cache: str | None = N
     and two processes exporting at once cannot mix their files.  When the version
     folder cannot be written, the export goes to a cache keyed by the weights' hash.
     """
-    if variant not in ONNX_VARIANTS.values():
-        raise ConfigError(f"unknown ONNX variant {variant!r}; expected one of {list(ONNX_VARIANTS.values())}")
+    found = find_export(version, variant, onnx_cache)
+    if found is not None:
+        return found
     weights_sha = sha256_file(version / "model.safetensors")
-    folders = _export_folders(version, weights_sha, onnx_cache)
-    for folder in folders:
-        if _valid_export(folder, weights_sha, variant):
-            return folder / f"model.{variant}.onnx"
+    folders = export_folders(version, weights_sha, onnx_cache)
     for folder in folders:
         # ExitStack: only failing to create the staging folder falls back to the next place;
         # an error while exporting propagates (and staged_dir removes the half-built folder).
@@ -91,11 +63,31 @@ def export_onnx(version: Path, variant: str = "int8", onnx_cache: str | None = N
             try:
                 os.rename(staging, folder)
             except OSError as err:  # another process published first; its export is as good
-                if not _valid_export(folder, weights_sha, variant):
+                if not valid_export(folder, weights_sha, variant):
                     raise ConfigError(f"{folder} exists but holds no complete ONNX export; delete it to "
                                       "export again") from err
             return folder / f"model.{variant}.onnx"
     raise ConfigError(f"cannot write an ONNX export to any of {[str(f) for f in folders]}")
+
+
+def export_for_version(version: Path) -> Path:
+    """Build ``<version>/onnx/`` (fp32, int8, ``export.json``) while the version is staged.
+
+    ``stance-train`` calls this before the manifest's hashes are computed, so the
+    export is listed and hashed like every artifact and a published version is
+    ready for CPU inference.  Unlike :func:`export_onnx` there is no fallback to
+    the cache: the staging folder is ours to write, and an export that cannot be
+    built there is an error of the run.
+    """
+    folder = version / "onnx"
+    if folder.exists():
+        raise ConfigError(f"{folder} already exists; a staged version is exported once")
+    with staged_dir(version, prefix=".onnx-") as staging:
+        _build_export(version, sha256_file(version / "model.safetensors"), staging)
+        for file in staging.iterdir():
+            file.chmod(0o444)  # like the version's own files
+        os.rename(staging, folder)
+    return folder
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -153,7 +145,7 @@ def _optimize(model_type: str, src: Path, out: Path) -> dict[str, Any] | None:
     # Local: ONNX Runtime's optimizer pulls in the onnx package (~0.5 s), paid only by an export.
     from onnxruntime.transformers.optimizer import optimize_model
 
-    with _quiet("onnxruntime", "onnxruntime.transformers"):
+    with _quiet("onnxruntime", "onnxruntime.transformers", "onnx_model", "onnx_model_bert", "fusion_utils"):
         optimized = optimize_model(str(src), model_type="bert", num_heads=0, hidden_size=0, opt_level=1)
         optimized.save_model_to_file(str(out))
     fused = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
@@ -180,6 +172,7 @@ def _quantize(src: Path, out: Path) -> dict[str, Any]:
 def _build_export(version: Path, weights_sha: str, staging: Path) -> None:
     log.info("exporting %s to ONNX; this happens once per version", version)
     started = time.perf_counter()
+    hf_logging.disable_progress_bar()  # the weight-loading bar of load_model
     model, _, _ = load_model(version)
     raw, fp32, int8 = staging / "export.raw.onnx", staging / "model.fp32.onnx", staging / "model.int8.onnx"
     _export_fp32(model, raw)
