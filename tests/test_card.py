@@ -228,3 +228,16 @@ def test_the_released_world_affairs_card_is_portable_and_complete():
     assert "## How to use" in text and "training_curve.png" in text
     assert not re.search(r"(/work/|/home/|/tmp/|site-packages)", text)
 
+
+
+def test_a_released_card_links_the_copies_of_its_pictures(tiny_version, tmp_path):
+    from stance.card import release_card
+
+    dest = tmp_path / "model_cards" / "tiny-card.md"
+    written = release_card(tiny_version, dest)
+    text = dest.read_text()
+    links = re.findall(r"\]\(([^)]+\.png)\)", text)
+    assert len(links) == 5 and f"tiny-card/{TRAINING_CURVE_PNG}" in links
+    for link in links:
+        assert (dest.parent / link).read_bytes() == (tiny_version / link.removeprefix("tiny-card/")).read_bytes()
+    assert len(written) == 6

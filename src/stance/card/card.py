@@ -23,6 +23,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from stance.evaluation.render import CONFUSION_PNG, RELIABILITY_PNG
+from stance.files import write_files_atomic
 from stance.training.curve import TRAINING_CURVE_PNG
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
@@ -164,3 +165,21 @@ def write_card(version_dir: Path) -> Path:
     path = version_dir / CARD
     card.save(str(path))
     return path
+
+
+def release_card(version_dir: Path, dest: Path) -> list[Path]:
+    """Copy a version's card to ``dest`` (e.g. ``model_cards/<name>.md``) with the pictures it links.
+
+    The card links its pictures by their paths inside the version (right for a
+    Hub repository); the copy links them under ``<dest stem>/`` beside it, where
+    they are copied, so the released card shows the same pictures.
+    """
+    info = collect(version_dir)
+    pictures = [p for p in [info.training_curve, *(path for _, _, path in info.eval_pictures)] if p]
+    text = (version_dir / CARD).read_text(encoding="utf-8")
+    for picture in pictures:
+        text = text.replace(f"]({picture})", f"]({dest.stem}/{picture})")
+    files: dict[Path, str | bytes] = {dest.parent / dest.stem / p: (version_dir / p).read_bytes() for p in pictures}
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return write_files_atomic({dest: text, **files})
