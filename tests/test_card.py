@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 import stance
 from stance.card import CARD, collect, render
+from stance.card.card import describe_encoder
 from stance.config import ModelConfig, TrainJob, _minilm_path, portable_path, to_dataclass
 from stance.files import sha256_file
 from stance.provenance import encoder_provenance
@@ -59,6 +60,7 @@ def test_a_local_folder_is_recorded_by_its_name_and_hash(tmp_path):
     assert (info["source"], info["id"]) == ("local", "my-encoder")
     assert info["weights_sha256"] == sha256_file(folder / "model.safetensors")
     assert str(tmp_path) not in json.dumps(info)
+    assert describe_encoder(info).startswith("a local folder `my-encoder` (weights SHA-256")
 
 
 def test_a_hub_encoder_is_recorded_with_the_commit_of_its_cached_snapshot(tmp_path, monkeypatch):
@@ -74,6 +76,7 @@ def test_a_hub_encoder_is_recorded_with_the_commit_of_its_cached_snapshot(tmp_pa
     assert (info["source"], info["id"], info["base_model"], info["commit"]) == ("hub", "org/encoder",
                                                                                 "org/encoder", commit)
     assert info["weights_sha256"] == sha256_file(repo / "snapshots" / commit / "model.safetensors")
+    assert describe_encoder(info).startswith(f"`org/encoder` from the Hugging Face Hub at commit `{commit}`")
 
 
 def test_portable_paths_invert_the_resolvers_and_hide_other_folders(tmp_path):

@@ -84,8 +84,10 @@ def describe_encoder(encoder: dict[str, Any]) -> str:
                              f"`{encoder['package']}` {encoder['package_version']}")
     elif source == "hub":
         text = f"`{encoder['id']}` from the Hugging Face Hub"
-        if encoder.get("commit") or encoder.get("revision"):
-            text += f" at commit `{encoder.get('commit') or encoder['revision']}`"
+        if encoder.get("commit"):
+            text += f" at commit `{encoder['commit']}`"
+        elif encoder.get("revision"):
+            text += f" at revision `{encoder['revision']}`"
     elif source == "local":
         text = f"a local folder `{encoder['id']}`" + (f" holding `{base}`" if base else "")
     else:  # a version written before encoders were recorded portably: its folder name only
