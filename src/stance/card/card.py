@@ -182,6 +182,4 @@ def release_card(version_dir: Path, dest: Path) -> list[Path]:
     for picture in pictures:
         text = text.replace(f"]({picture})", f"]({dest.stem}/{picture})")
     files: dict[Path, str | bytes] = {dest.parent / dest.stem / p: (version_dir / p).read_bytes() for p in pictures}
-    for path in files:
-        path.parent.mkdir(parents=True, exist_ok=True)
     return write_files_atomic({dest: text, **files})
