@@ -244,3 +244,14 @@ def test_a_released_card_links_the_copies_of_its_pictures(tiny_version, tmp_path
     for link in links:
         assert (dest.parent / link).read_bytes() == (tiny_version / link.removeprefix("tiny-card/")).read_bytes()
     assert len(written) == 6
+
+
+def test_release_script_refuses_a_folder_that_is_not_a_version(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from release_card import main
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    assert main([str(tmp_path), str(tmp_path / "card.md")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path}: no README.md and manifest.json")
+    assert not (tmp_path / "card.md").exists()
