@@ -255,3 +255,14 @@ def test_release_script_refuses_a_folder_that_is_not_a_version(tmp_path, capsys)
     assert main([str(tmp_path), str(tmp_path / "card.md")]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path}: no README.md and manifest.json")
     assert not (tmp_path / "card.md").exists()
+
+
+def test_a_datasets_hub_id_names_it_on_cards_and_leaves_its_fingerprint_alone():
+    import dataclasses
+
+    from stance.data.prepared import fingerprint
+
+    from .conftest import compose_config
+
+    data = to_dataclass(compose_config("train", []), TrainJob).data
+    assert fingerprint(data, {"a": "1"}) == fingerprint(dataclasses.replace(data, hub_id="org/set"), {"a": "1"})
