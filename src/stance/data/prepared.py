@@ -35,8 +35,8 @@ PREPARE_FORMAT = 2  # bump when the prepared layout or validation rules change
 MANIFEST = "manifest.json"
 MAX_RECORDED = 1000  # problems listed in a manifest
 # Config keys that do not change the data: the same files elsewhere are the same
-# data, and source_hint only says where to get them.
-_NOT_FINGERPRINTED = ("path", "source_hint")
+# data, source_hint only says where to get them and hub_id only names them on model cards.
+_NOT_FINGERPRINTED = ("path", "source_hint", "hub_id")
 
 
 @dataclass

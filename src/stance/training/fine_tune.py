@@ -25,6 +25,7 @@ from stance.model import Collator, Encoding, InputBuilder, build_model
 from stance.training.arguments import check_train_config, training_args
 from stance.training.averaging import average_checkpoints
 from stance.training.callbacks import DivergenceGuard, GracefulStop, SaveEvery
+from stance.training.curve import TRAINING_CURVE_PNG, write_training_curve
 from stance.training.features import class_weights, compute_metrics_fn, encode_split, training_split
 from stance.training.trainer import StanceTrainer
 
@@ -85,9 +86,14 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
     # resolved config.yaml records the same settings.
     (out_dir / "training_args.bin").unlink(missing_ok=True)
     tokenizer.save_pretrained(str(out_dir))
-    history = [h for h in trainer.state.log_history if "eval_macro_f1" in h]
+    # Trainer's log history holds the training loss every logging_steps and each evaluation;
+    # the card's training curve is drawn from these two lists.
+    logs = trainer.state.log_history
+    history = [h for h in logs if "eval_macro_f1" in h]
+    losses = [{"step": h["step"], "epoch": round(h["epoch"], 4), "loss": round(h["loss"], 5)}
+              for h in logs if "loss" in h and not math.isnan(h["loss"])]
     n_pairs = sum(len(f) for f in features["train"]["labels"])
-    return {
+    record = {
         "wall_seconds": round(wall, 1),
         "global_steps": outcome.global_step,
         "epochs": round(float(trainer.state.epoch or 0), 3),
@@ -98,7 +104,11 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
         # None while averaging: no best-model metric is set then (see training_args).
         "best_checkpoint": Path(best).name if (best := trainer.state.best_model_checkpoint) else None,
         "averaged_checkpoints": averaged,
-        "validation_history": [{"epoch": h["epoch"], "macro_f1": round(h["eval_macro_f1"], 5)} for h in history],
+        "validation_history": [{"epoch": h["epoch"], "step": h["step"], "macro_f1": round(h["eval_macro_f1"], 5),
+                                "loss": round(h["eval_loss"], 5) if "eval_loss" in h else None} for h in history],
+        "loss_history": losses,
         "device": str(trainer.args.device),
         "threads": torch.get_num_threads(),
     }
+    write_training_curve(record, out_dir / TRAINING_CURVE_PNG)
+    return record
