@@ -79,6 +79,17 @@ class FieldMap:
 
 
 @dataclass
+class FormatOptions:
+    """How a local file is read: its type, delimiter, text encoding and header (docs/data.md)."""
+
+    file_type: str = "auto"  # auto (from the extension) | jsonl | csv | tsv
+    delimiter: str | None = None  # one character; None: comma for csv, tab for tsv
+    encoding: str = "utf-8"  # any Python codec name, e.g. cp1252 or latin-1
+    header: bool = True  # false: the file has no header row; name its columns in `columns`
+    columns: list[str] = field(default_factory=list)  # column names of a header-less table, in order
+
+
+@dataclass
 class SplitConfig:
     """Carve validation/test splits out of one source split, grouped by document."""
 
@@ -98,6 +109,7 @@ class DataConfig:
     labels: list[str] = field(default_factory=lambda: list(DEFAULT_LABELS))
     label_map: dict[str, str] = field(default_factory=dict)  # raw value -> label
     fields: FieldMap = field(default_factory=FieldMap)
+    format_options: FormatOptions = field(default_factory=FormatOptions)
     split: SplitConfig = field(default_factory=SplitConfig)
     validation_split: str = "validation"
     eval_splits: list[str] = field(default_factory=list)
@@ -149,6 +161,10 @@ class TrainConfig:
     logging_steps: int = 50
     threads: int | None = None  # torch intra-op threads; None = torch's default
     progress: bool = True
+    # The validation metric that picks the best epoch, stops early, leads the report and the card, and is
+    # returned to a sweeper: macro_f1 | macro_f1_polar (mean F1 of favor and against, SemEval-2016's F_avg)
+    # | accuracy | average_recall.
+    selection_metric: str = "macro_f1"
 
 
 @dataclass
@@ -174,6 +190,7 @@ class TrainJob:
 class PrepareJob:
     data: DataConfig = field(default_factory=DataConfig)
     prepared_root: str = "prepared"
+    inspect: bool = False  # show what the config reads (counts, labels, examples, problems); write nothing
 
 
 @dataclass
