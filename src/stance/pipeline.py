@@ -92,7 +92,7 @@ def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, 
         "seed": job.seed,
         "train": asdict(job.train),
         "training": training,
-        "main_metric": MAIN_METRIC,
+        "main_metric": job.train.selection_metric,  # picked the best epoch; leads the report and the card
         "metrics": metrics,
         "git": git,
         "libraries": library_versions(),
@@ -137,7 +137,7 @@ def run_training(job: TrainJob) -> RunResult | None:
             shutil.rmtree(work_dir, ignore_errors=True)
         (staged.path / "config.yaml").write_text(to_yaml(job))
         metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
-                                      staged.path / "eval", job.train.progress)
+                                      staged.path / "eval", job.train.progress, job.train.selection_metric)
         manifest = _manifest(job, staged.version, prepared, mixes, training, metrics, staged.path, git)
         (staged.path / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
         write_card(staged.path)
@@ -164,7 +164,8 @@ def run_evaluation(job: EvaluateJob) -> tuple[Path, dict[str, dict[str, Any]]]:
     prepared = prepare(job.data, job.prepared_root)
     splits = job.splits or [s for s in job.data.eval_splits if s in prepared.splits] or prepared.splits
     out_dir = path / "evaluations" / job.data.name
-    results = evaluate_splits(path, prepared, splits, job.batch_size, out_dir)
+    main_metric = json.loads((path / MANIFEST).read_text()).get("main_metric", MAIN_METRIC)
+    results = evaluate_splits(path, prepared, splits, job.batch_size, out_dir, main_metric=main_metric)
     if baseline is not None:
         for split in splits:
             compare_split(out_dir, path.name, baseline, prepared, results[split], job.batch_size)

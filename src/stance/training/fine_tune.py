@@ -26,6 +26,10 @@ from stance.training.features import class_weights, compute_metrics_fn, encode_s
 from stance.training.trainer import StanceTrainer
 
 
+def _rounded(x: float | None) -> float | None:
+    return None if x is None or math.isnan(x) else round(x, 5)
+
+
 def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path, work_dir: Path,
               mixes: dict[str, Prepared] | None = None) -> dict[str, Any]:
     """Train and save the best model, tokenizer and config into ``out_dir``."""
@@ -77,7 +81,10 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
         # None while averaging: no best-model metric is set then (see training_args).
         "best_checkpoint": Path(best).name if (best := trainer.state.best_model_checkpoint) else None,
         "averaged_checkpoints": averaged,
-        "validation_history": [{"epoch": h["epoch"], "macro_f1": round(h["eval_macro_f1"], 5)} for h in history],
+        "selection_metric": job.train.selection_metric,
+        "validation_history": [{"epoch": h["epoch"], "macro_f1": round(h["eval_macro_f1"], 5),
+                                job.train.selection_metric: _rounded(h.get(f"eval_{job.train.selection_metric}"))}
+                               for h in history],
         "device": str(trainer.args.device),
         "threads": torch.get_num_threads(),
     }
