@@ -42,9 +42,10 @@ def _empty_report(cfg: DataConfig, empty: list[str], problems: list[Problem]) ->
     return "\n".join(lines)
 
 
-def read_corpus(cfg: DataConfig) -> tuple[dict[str, list[Sentence]], list[Problem]]:
-    """Parse and check every source split; returns the splits and all problems."""
-    parser = RowParser(cfg)
+def read_corpus(cfg: DataConfig, parser: RowParser | None = None) -> tuple[dict[str, list[Sentence]], list[Problem]]:
+    """Parse and check every source split; returns the splits and all problems.
+    Pass a ``parser`` to read what it counted afterwards (raw labels, rows read)."""
+    parser = parser or RowParser(cfg)
     splits: dict[str, list[Sentence]] = {}
     problems: list[Problem] = []
     for split in cfg.files:

@@ -71,14 +71,19 @@ class RowParser:
         self.label_map = {label_key(k): v for k, v in cfg.label_map.items()}
         self.raw_labels: Counter[str] = Counter()  # raw values seen, before label_map (for --inspect)
         self.problems: list[Problem] = []
+        self.rows_read: Counter[str] = Counter()  # non-blank rows per source file (for --inspect)
 
     def _problem(self, row: RawRow, field_name: str, rule: str, kind: str) -> None:
         self.problems.append(Problem(row.file, row.line, field_name, rule, kind))
 
-    def _label(self, row: RawRow, where: str, raw: Any) -> str | None:
+    def map_label(self, raw: Any) -> str:
+        """``raw`` through data.label_map (exact key first, then the number it spells); unmapped values pass."""
         key = str(raw)
-        self.raw_labels[key] += 1
-        label = self.cfg.label_map.get(key) or self.label_map.get(label_key(raw), key)
+        return self.cfg.label_map.get(key) or self.label_map.get(label_key(raw), key)
+
+    def _label(self, row: RawRow, where: str, raw: Any) -> str | None:
+        self.raw_labels[str(raw)] += 1
+        label = self.map_label(raw)
         if label in self.labels:
             return label
         expected = f"{list(self.cfg.labels)} (data.labels)"
@@ -186,6 +191,7 @@ class RowParser:
     def parse(self, row: RawRow) -> Sentence | None:
         """The row's sentence, or None when anything in it is bad; every problem of the row is
         recorded, not just the first, so one run shows all that needs fixing."""
+        self.rows_read[row.file] += 1
         if isinstance(row.value, Problem):
             self.problems.append(row.value)
             return None
