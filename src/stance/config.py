@@ -107,7 +107,9 @@ class DataConfig:
     files: dict[str, str] = field(default_factory=dict)  # split -> file (or Hub split)
     revision: str | None = None  # Hub datasets only
     labels: list[str] = field(default_factory=lambda: list(DEFAULT_LABELS))
-    label_map: dict[str, str] = field(default_factory=dict)  # raw value -> label
+    # raw value -> label. Keys may be YAML numbers ({0: against}); they become strings below, and numeric
+    # ones match whatever spelling the data uses (2, 2.0, "2"), see stance.data.parse.label_key.
+    label_map: dict[Any, str] = field(default_factory=dict)
     fields: FieldMap = field(default_factory=FieldMap)
     format_options: FormatOptions = field(default_factory=FormatOptions)
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -117,6 +119,9 @@ class DataConfig:
     max_train_rows: int | None = None  # a deterministic subset, for CI and smoke runs
     source_hint: str | None = None  # added to the error when data.path is missing (where to get the corpus)
     card_notes: list[str] = field(default_factory=list)  # dataset caveats listed under the card's limitations
+
+    def __post_init__(self) -> None:
+        self.label_map = {str(key): value for key, value in self.label_map.items()}
 
 
 # ---------------------------------------------------------------- model

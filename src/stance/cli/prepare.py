@@ -35,8 +35,10 @@ def task(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    # `--inspect` reads like the flag it is; Hydra only takes key=value, so it becomes inspect=true.
-    sys.argv = ["inspect=true" if arg == "--inspect" else arg for arg in sys.argv]
+    # `--inspect` reads like the flag it is; Hydra only takes key=value, so it becomes inspect=true,
+    # placed last because argparse wants the overrides in one run after the options.
+    if "--inspect" in sys.argv:
+        sys.argv = [arg for arg in sys.argv if arg != "--inspect"] + ["inspect=true"]
     run_hydra("prepare", task)
 
 
