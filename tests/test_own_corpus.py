@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from stance.card.card import target_kind
 from stance.cli.hints import hint_for_missing_config
 from stance.cli.overrides import custom_data_name
 from stance.config import ConfigError, DataConfig, PrepareJob, config_dir, to_dataclass
@@ -284,6 +285,17 @@ def test_selection_metric_picks_the_best_checkpoint_and_is_checked(make_job) -> 
     with pytest.raises(ConfigError, match=r"lack \['against', 'favor'\]"):
         check_train_config(make_job("train.selection_metric=macro_f1_polar", "data.labels=[pro, con, none]",
                                     "data.label_map={}"))
+
+
+def test_card_describes_the_targets_and_text_the_data_has(tiny_version: Path) -> None:
+    assert target_kind({"train": {"pairs": 5, "topic_targets": 5}, "test": {"pairs": 2, "topic_targets": 2}}) == "topic"
+    assert target_kind({"train": {"pairs": 5, "topic_targets": 1}}) == "both"
+    assert target_kind({"train": {"pairs": 5, "topic_targets": 0}}) == "mention"
+    card = (tiny_version / "README.md").read_text()  # world_affairs: mentions, marker encoding, news
+    assert "for each target mentioned in a sentence" in card
+    assert "Labelling English news sentences about world affairs with the stance" in card
+    assert "Input encoding: `marker` for mentions (markers [unused0] [unused1] around the mention)" in card
+    assert "Model selection and headline metric: Macro-F1 on `validation`" in card
 
 
 # ---------------------------------------------------------------- names and hints

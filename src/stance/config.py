@@ -119,6 +119,9 @@ class DataConfig:
     max_train_rows: int | None = None  # a deterministic subset, for CI and smoke runs
     source_hint: str | None = None  # added to the error when data.path is missing (where to get the corpus)
     card_notes: list[str] = field(default_factory=list)  # dataset caveats listed under the card's limitations
+    # What the text is, for the card's intended use, e.g. "English news sentences"; None: "sentences like
+    # those of <name>". Not part of the prepared fingerprint: it describes the data, it does not change it.
+    domain: str | None = None
 
     def __post_init__(self) -> None:
         self.label_map = {str(key): value for key, value in self.label_map.items()}

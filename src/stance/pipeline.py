@@ -71,6 +71,7 @@ def _data_record(prepared: Prepared, cfg: DataConfig) -> dict:
         "dropped": prepared.manifest["dropped"],
         "datasets_fingerprints": prepared.manifest["datasets_fingerprints"],
         "card_notes": list(cfg.card_notes),  # what the model card must say about this data
+        "domain": cfg.domain,  # what the text is, for the card's intended use
     }
 
 

@@ -72,6 +72,7 @@ class CardInfo:
     note: str | None = None
     main_metric: str = "macro_f1"  # train.selection_metric: picked the best epoch, leads the results
     targets: str = "mention"  # one of TARGET_KINDS, from the data (target_kind)
+    domain: str | None = None  # data.domain: what the text is, for the intended use
 
     @property
     def main_metric_name(self) -> str:
@@ -111,6 +112,7 @@ def collect(version_dir: Path) -> CardInfo:
         note=manifest.get("note"),
         main_metric=manifest.get("main_metric", "macro_f1"),
         targets=target_kind(manifest["data"]["splits"]),
+        domain=manifest["data"].get("domain"),
     )
 
 

@@ -36,7 +36,7 @@ MANIFEST = "manifest.json"
 MAX_RECORDED = 1000  # problems listed in a manifest
 # Config keys that do not change the data: the same files elsewhere are the same
 # data, and source_hint only says where to get them.
-_NOT_FINGERPRINTED = ("path", "source_hint")
+_NOT_FINGERPRINTED = ("path", "source_hint", "domain")
 
 
 @dataclass
