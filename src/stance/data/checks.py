@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from stance.config import DataConfig, check_choice
+from stance.config import DataConfig, FormatOptions, check_choice
 from stance.data.parse import label_key
 from stance.data.readers import FILE_TYPES, file_type, source_file, table_header
 from stance.data.records import Problem, Sentence, Target, norm_text, split_source
@@ -53,6 +53,9 @@ def _validate_fields(cfg: DataConfig) -> None:
 def _validate_format_options(cfg: DataConfig) -> None:
     """File type, delimiter, encoding and header settings that can be read as given."""
     opts = cfg.format_options
+    if cfg.format == "hub" and opts != FormatOptions():
+        raise ConfigError("data.format_options: applies to local files (format span or table); "
+                          "a Hub dataset is read by datasets.load_dataset")
     check_choice(opts.file_type, FILE_TYPES, "data.format_options.file_type")
     if opts.delimiter is not None and len(opts.delimiter) != 1:
         raise ConfigError(f"data.format_options.delimiter={opts.delimiter!r} must be one character, e.g. ';' or '\\t'")
