@@ -28,7 +28,7 @@ def run_prepare(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
 def test_bad_rows_exit_2_list_every_row_and_write_nothing(tmp_path: Path) -> None:
     result = run_prepare(tmp_path, "data=spans_jsonl", f"data.path={FIXTURES / 'bad_spans'}")
     assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("error: 14 problem(s) in 14 row(s) of data=spans_jsonl")
+    assert result.stderr.startswith("error: 15 problem(s) in 14 row(s) of data=spans_jsonl")
     listed = [line.strip() for line in result.stderr.splitlines()[1:]]
     assert listed == (FIXTURES / "bad_spans" / "expected_errors.txt").read_text().splitlines()
     assert "Traceback" not in result.stderr

@@ -245,7 +245,7 @@ def test_a_topic_table_trains(tmp_path: Path, monkeypatch) -> None:
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose("train", overrides=["debug=tiny", "data=topics_tsv", "train.threads=1"])
     result = run_training(to_dataclass(cfg, TrainJob))
-    predictions = (result.path / "eval" / "test.predictions.jsonl").read_text().splitlines()
+    predictions = (result.path / "eval" / "test" / "predictions.jsonl").read_text().splitlines()
     topics = [json.loads(p) for p in predictions if json.loads(p)["start"] == -1]
     assert len(topics) == 15 and all(p["pred"] in ("favor", "against", "neutral") for p in topics)
     manifest = json.loads((result.path / "manifest.json").read_text())

@@ -269,7 +269,7 @@ def test_manifest_records_hashes_counts_and_datasets_fingerprints(corpus: Path, 
         labels = [t["label"] for ts in ds["targets"] for t in ts]
         assert m["splits"][name]["labels"] == {k: labels.count(k) for k in sorted(set(labels))}
         assert m["splits"][name]["sentences"] == len(ds)
-    assert m["dropped"] == {"rows": 0, "reasons": {}, "problems": [], "problems_not_listed": 0}
+    assert m["dropped"] == {"rows": 0, "reasons": {}, "examples": {}, "problems": [], "problems_not_listed": 0}
     assert not [p for p in prepared.path.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
 
 

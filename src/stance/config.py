@@ -103,6 +103,17 @@ class FieldMap:
 
 
 @dataclass
+class FormatOptions:
+    """How a local file is read: its type, delimiter, text encoding and header (docs/data.md)."""
+
+    file_type: str = "auto"  # auto (from the extension) | jsonl | csv | tsv
+    delimiter: str | None = None  # one character; None: comma for csv, tab for tsv
+    encoding: str = "utf-8"  # any Python codec name, e.g. cp1252 or latin-1
+    header: bool = True  # false: the file has no header row; name its columns in `columns`
+    columns: list[str] = field(default_factory=list)  # column names of a header-less table, in order
+
+
+@dataclass
 class SplitConfig:
     """Carve validation/test splits out of one source split, grouped by document."""
 
@@ -120,8 +131,11 @@ class DataConfig:
     files: dict[str, str] = field(default_factory=dict)  # split -> file (or Hub split)
     revision: str | None = None  # Hub datasets only
     labels: list[str] = field(default_factory=lambda: list(DEFAULT_LABELS))
-    label_map: dict[str, str] = field(default_factory=dict)  # raw value -> label
+    # raw value -> label. Keys may be YAML numbers ({0: against}); they become strings below, and numeric
+    # ones match whatever spelling the data uses (2, 2.0, "2"), see stance.data.parse.label_key.
+    label_map: dict[Any, str] = field(default_factory=dict)
     fields: FieldMap = field(default_factory=FieldMap)
+    format_options: FormatOptions = field(default_factory=FormatOptions)
     split: SplitConfig = field(default_factory=SplitConfig)
     validation_split: str = "validation"
     eval_splits: list[str] = field(default_factory=list)
@@ -141,6 +155,12 @@ class DataConfig:
             _require(0 <= share < 1, f"{prefix}.split.{name}", share, "must be a share in [0,1)")
         _require(self.max_train_rows is None or self.max_train_rows >= 1, f"{prefix}.max_train_rows",
                  self.max_train_rows, "must be at least 1, or null for every row")
+    # What the text is, for the card's intended use, e.g. "English news sentences"; None: "sentences like
+    # those of <name>". Not part of the prepared fingerprint: it describes the data, it does not change it.
+    domain: str | None = None
+
+    def __post_init__(self) -> None:
+        self.label_map = {str(key): value for key, value in self.label_map.items()}
 
 
 # ---------------------------------------------------------------- model
@@ -199,6 +219,10 @@ class TrainConfig:
     resume: str = "never"  # never | auto: continue the newest interrupted run of this same config
     threads: int | None = None  # torch intra-op threads; None = torch's default
     progress: bool = True
+    # The validation metric that picks the best epoch, stops early, leads the report and the card, and is
+    # returned to a sweeper: macro_f1 | macro_f1_polar (mean F1 of favor and against, SemEval-2016's F_avg)
+    # | accuracy | average_recall.
+    selection_metric: str = "macro_f1"
 
     def check(self) -> None:
         t = self
@@ -254,6 +278,7 @@ class TrainJob:
 class PrepareJob:
     data: DataConfig = field(default_factory=DataConfig)
     prepared_root: str = "prepared"
+    inspect: bool = False  # show what the config reads (counts, labels, examples, problems); write nothing
 
     def check(self) -> None:
         self.data.check()

@@ -75,6 +75,7 @@ def _data_record(prepared: Prepared, cfg: DataConfig) -> dict:
         "datasets_fingerprints": prepared.manifest["datasets_fingerprints"],
         "card_notes": list(cfg.card_notes),  # what the model card must say about this data
         "hub_id": cfg.hub_id,  # the card's `datasets` metadata
+        "domain": cfg.domain,  # what the text is, for the card's intended use
     }
 
 
@@ -97,7 +98,7 @@ def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, 
         "seed": job.seed,
         "train": asdict(job.train),
         "training": training,
-        "main_metric": MAIN_METRIC,
+        "main_metric": job.train.selection_metric,  # picked the best epoch; leads the report and the card
         "metrics": metrics,
         "git": git,
         "libraries": library_versions(),
@@ -145,6 +146,7 @@ def run_training(job: TrainJob) -> RunResult | None:
     checkpoint in the run's work folder, elsewhere at once; either way no
     staging folder or reservation is left behind.
     """
+    check_train_config(job)  # a bad train.* value fails before any data is read
     git = git_state()  # read before training, so edits made during a long run cannot be misattributed
     check_train_config(job)
     if job.train.resume != "never" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -181,7 +183,7 @@ def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepa
                 raise DivergenceError(f"{err}; no version published; {_last_checkpoint(run)}") from err
             (staged.path / "config.yaml").write_text(to_yaml(portable_train_job(job)))
             metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
-                                          staged.path / "eval", job.train.progress)
+                                          staged.path / "eval", job.train.progress, job.train.selection_metric)
             export_for_version(staged.path)  # the ONNX export ships with the version, hashed like the rest
             write_manifest(staged.path, _manifest(job, staged.version, prepared, mixes, training, metrics, git))
             finished = True
@@ -214,7 +216,8 @@ def run_evaluation(job: EvaluateJob) -> tuple[Path, dict[str, dict[str, Any]]]:
     prepared = prepare(job.data, job.prepared_root)
     splits = job.splits or [s for s in job.data.eval_splits if s in prepared.splits] or prepared.splits
     out_dir = path / "evaluations" / job.data.name
-    results = evaluate_splits(path, prepared, splits, job.batch_size, out_dir)
+    main_metric = json.loads((path / MANIFEST).read_text()).get("main_metric", MAIN_METRIC)
+    results = evaluate_splits(path, prepared, splits, job.batch_size, out_dir, main_metric=main_metric)
     if baseline is not None:
         for split in splits:
             compare_split(out_dir, path.name, baseline, prepared, results[split], job.batch_size)

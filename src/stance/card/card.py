@@ -43,6 +43,19 @@ class SplitScores:
     per_class: dict[str, dict[str, float]]
 
 
+METRIC_NAMES = {"macro_f1": "Macro-F1", "macro_f1_polar": "Macro-F1 (favor, against)", "accuracy": "Accuracy",
+                "average_recall": "Average recall"}
+TARGET_KINDS = ("topic", "mention", "both")
+
+
+def target_kind(splits: dict[str, dict[str, Any]]) -> str:
+    """What the targets of the data are: ``topic`` (no span: a subject the text may never name),
+    ``mention`` (a span in the sentence) or ``both``; read from the prepared counts of every split."""
+    topics = sum(s.get("topic_targets", 0) for s in splits.values())
+    pairs = sum(s.get("pairs", 0) for s in splits.values())
+    return "topic" if topics and topics == pairs else "both" if topics else "mention"
+
+
 @dataclass
 class CardInfo:
     version: str
@@ -73,6 +86,13 @@ class CardInfo:
     datasets: list[str] = field(default_factory=list)  # Hub ids of the training data, where it has one
     training_curve: str | None = None
     eval_pictures: list[tuple[str, str, str]] = field(default_factory=list)  # (split, caption, path)
+    main_metric: str = "macro_f1"  # train.selection_metric: picked the best epoch, leads the results
+    targets: str = "mention"  # one of TARGET_KINDS, from the data (target_kind)
+    domain: str | None = None  # data.domain: what the text is, for the intended use
+
+    @property
+    def main_metric_name(self) -> str:
+        return METRIC_NAMES.get(self.main_metric, self.main_metric)
 
 
 def describe_encoder(encoder: dict[str, Any]) -> str:
@@ -142,6 +162,9 @@ def collect(version_dir: Path) -> CardInfo:
         libraries=manifest["libraries"],
         git=manifest["git"],
         note=manifest.get("note"),
+        main_metric=manifest.get("main_metric", "macro_f1"),
+        targets=target_kind(manifest["data"]["splits"]),
+        domain=manifest["data"].get("domain"),
     )
 
 
@@ -151,7 +174,9 @@ def render(info: CardInfo) -> ModelCard:
                    dataset_type=info.data_name, dataset_name=info.data_name, dataset_split=r.split,
                    metric_type=metric, metric_name=name, metric_value=round(getattr(r, metric), 4))
         for r in info.results
-        for metric, name in (("macro_f1", "Macro-F1"), ("accuracy", "Accuracy"))
+        # The selection metric first: the Hub shows a card's first result as its headline.
+        for metric, name in dict.fromkeys([(info.main_metric, info.main_metric_name), ("macro_f1", "Macro-F1"),
+                                           ("accuracy", "Accuracy")])
     ]
     data = ModelCardData(
         model_name=info.model_name, base_model=info.base_model, license=info.license,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from stance.cli.common import load_job, run_hydra
+from stance.cli.overrides import name_custom_data
 from stance.config import EvaluateJob
 
 
@@ -22,6 +23,7 @@ def task(cfg: DictConfig) -> None:
     from stance.pipeline import run_evaluation
     from stance.registry import Registry
 
+    name_custom_data(cfg)
     job = load_job(cfg, EvaluateJob)
     out_dir, metrics = run_evaluation(job)
     scores = ", ".join(f"{split} {MAIN_METRIC}={m[MAIN_METRIC]:.4f}" for split, m in metrics.items())

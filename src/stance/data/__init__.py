@@ -21,6 +21,7 @@ The modules, in the order data flows through them (each imports only those befor
     checks     config validation; duplicates, leaks and shared documents
     corpus     read_corpus, build_splits: the whole corpus in memory
     prepared   fingerprint, the prepared folder and its manifest
+    inspect    what a config reads, for ``stance-prepare --inspect`` (imported on its own)
 """
 
 from __future__ import annotations

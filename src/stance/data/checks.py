@@ -9,10 +9,12 @@ and its message names the key.
 
 from __future__ import annotations
 
+import codecs
 import re
 
-from stance.config import DataConfig, check_choice
-from stance.data.readers import TABLE_DELIMITERS, source_file, table_header
+from stance.config import DataConfig, FormatOptions, check_choice
+from stance.data.parse import label_key
+from stance.data.readers import FILE_TYPES, file_type, source_file, table_header
 from stance.data.records import Problem, Sentence, Target, norm_text, split_source
 from stance.data.splits import check_shares
 from stance.errors import ConfigError
@@ -48,6 +50,28 @@ def _validate_fields(cfg: DataConfig) -> None:
             )
 
 
+def _validate_format_options(cfg: DataConfig) -> None:
+    """File type, delimiter, encoding and header settings that can be read as given."""
+    opts = cfg.format_options
+    if cfg.format == "hub" and opts != FormatOptions():
+        raise ConfigError("data.format_options: applies to local files (format span or table); "
+                          "a Hub dataset is read by datasets.load_dataset")
+    check_choice(opts.file_type, FILE_TYPES, "data.format_options.file_type")
+    if opts.delimiter is not None and len(opts.delimiter) != 1:
+        raise ConfigError(f"data.format_options.delimiter={opts.delimiter!r} must be one character, e.g. ';' or '\\t'")
+    try:
+        codecs.lookup(opts.encoding)
+    except LookupError as err:
+        raise ConfigError(f"data.format_options.encoding={opts.encoding!r} is not a known text encoding "
+                          "(e.g. utf-8, cp1252, latin-1)") from err
+    if not opts.header and not opts.columns:
+        raise ConfigError("data.format_options.header=false needs data.format_options.columns, the column names "
+                          "in file order")
+    if opts.header and opts.columns:
+        raise ConfigError("data.format_options.columns names the columns of a header-less file; "
+                          "set data.format_options.header=false too, or remove columns")
+
+
 def _validate_splits(cfg: DataConfig) -> None:
     """Carving can happen as configured, and every evaluation split will exist afterwards."""
     produced = set(cfg.files)
@@ -81,7 +105,14 @@ def validate_config(cfg: DataConfig) -> None:
         raise ConfigError(
             f"data.label_map maps to {unknown}, which are not in data.labels {list(cfg.labels)}"
         )
+    keys: dict[str, str] = {}
+    for key, label in cfg.label_map.items():
+        other = keys.setdefault(label_key(key), key)
+        if other != key and cfg.label_map[other] != label:
+            raise ConfigError(f"data.label_map: keys {other!r} and {key!r} are the same number but map to "
+                              f"{cfg.label_map[other]!r} and {label!r}")
     _validate_fields(cfg)
+    _validate_format_options(cfg)
     _validate_splits(cfg)
 
 
@@ -93,9 +124,9 @@ def header_problems(cfg: DataConfig, split: str) -> list[Problem]:
     if cfg.format == "hub":
         return []
     path = source_file(cfg, split)
-    if path.suffix.lower() not in TABLE_DELIMITERS:
+    if file_type(cfg, path) == "jsonl":
         return []
-    header = table_header(path)
+    header = table_header(cfg, path)
     needed = {"text": cfg.fields.text, "mention": cfg.fields.mention, "label": cfg.fields.label}
     return [
         Problem(path.name, 1, "header",

@@ -18,11 +18,34 @@ from stance.data.splits import carve_splits, subset
 from stance.errors import DataError
 
 MAX_SHOWN = 200  # problems listed in an error message
+EXAMPLES_PER_REASON = 3  # rows shown for each reason when dropping left a split empty (and in the manifest)
 
 
-def read_corpus(cfg: DataConfig) -> tuple[dict[str, list[Sentence]], list[Problem]]:
-    """Parse and check every source split; returns the splits and all problems."""
-    parser = RowParser(cfg)
+def reason_examples(problems: list[Problem], n: int = EXAMPLES_PER_REASON) -> dict[str, list[str]]:
+    """The first ``n`` problems of each rule (``kind``), most frequent rule first."""
+    kinds = Counter(p.kind for p in problems)
+    return {kind: [str(p) for p in problems if p.kind == kind][:n] for kind, _ in kinds.most_common()}
+
+
+def _empty_report(cfg: DataConfig, empty: list[str], problems: list[Problem]) -> str:
+    """Why dropping left a split empty: counts by rule and the first rows of each, so no rerun is needed."""
+    kinds = Counter(p.kind for p in problems)
+    rows = len({(p.file, p.line) for p in problems})
+    lines = [f"data.files: split(s) {empty} of data={cfg.name} have no rows after dropping {rows} invalid row(s) "
+             f"({', '.join(f'{n} {kind}' for kind, n in kinds.most_common())}):"]
+    for kind, shown in reason_examples(problems).items():
+        more = kinds[kind] - len(shown)
+        lines.append(f"  {kind} ({kinds[kind]}):")
+        lines += [f"    {msg}" for msg in shown]
+        if more:
+            lines.append(f"    ... and {more} more")
+    return "\n".join(lines)
+
+
+def read_corpus(cfg: DataConfig, parser: RowParser | None = None) -> tuple[dict[str, list[Sentence]], list[Problem]]:
+    """Parse and check every source split; returns the splits and all problems.
+    Pass a ``parser`` to read what it counted afterwards (raw labels, rows read)."""
+    parser = parser or RowParser(cfg)
     splits: dict[str, list[Sentence]] = {}
     problems: list[Problem] = []
     for split in cfg.files:
@@ -79,9 +102,10 @@ def build_splits(cfg: DataConfig) -> tuple[dict[str, list[Sentence]], list[Probl
         raise DataError(_problem_report(cfg, problems))
     splits = _drop_bad(splits, problems)
     empty = [name for name, rows in splits.items() if not rows]
+    if empty and problems:
+        raise DataError(_empty_report(cfg, empty, problems))
     if empty:
-        why = " after dropping invalid rows" if problems else ""
-        raise DataError(f"data.files: split(s) {empty} of data={cfg.name} have no rows{why}")
+        raise DataError(f"data.files: split(s) {empty} of data={cfg.name} have no rows")
     src = cfg.split.carve_from
     if src is not None and (cfg.split.validation > 0 or cfg.split.test > 0):
         carved = carve_splits(splits.pop(src), cfg.split.validation, cfg.split.test, cfg.split.seed)

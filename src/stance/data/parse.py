@@ -7,7 +7,9 @@ so a single run lists every bad row (``file:line: field: rule``).
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from typing import Any
 
 from stance.config import DataConfig
@@ -35,6 +37,21 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
+def label_key(raw: Any) -> str:
+    """A raw label as a ``label_map`` key: numbers in one spelling, so ``2``, ``2.0``, ``"2"`` and ``"2.0"``
+    are the same key (a JSON integer, a float column and a quoted YAML key all meet)."""
+    text = str(raw).strip()
+    if isinstance(raw, bool):
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if math.isfinite(number) and number.is_integer():
+        return str(int(number))
+    return repr(number) if math.isfinite(number) else text
+
+
 def _missing(value: Any) -> bool:
     """Absent, null, or blank: an empty table cell is missing, not the empty string."""
     return value is None or (isinstance(value, str) and not value.strip())
@@ -50,14 +67,23 @@ class RowParser:
         self.spans_required = cfg.format == "span"  # tables and Hub rows may hold topic targets
         self.labels = set(cfg.labels)
         self.doc_re = re.compile(self.f.doc_id_pattern) if self.f.doc_id_pattern else None
+        # Numeric keys normalised (label_key), so a JSON 2 matches the YAML key "2.0" and 2.0 matches "2".
+        self.label_map = {label_key(k): v for k, v in cfg.label_map.items()}
+        self.raw_labels: Counter[str] = Counter()  # raw values seen, before label_map (for --inspect)
         self.problems: list[Problem] = []
+        self.rows_read: Counter[str] = Counter()  # non-blank rows per source file (for --inspect)
 
     def _problem(self, row: RawRow, field_name: str, rule: str, kind: str) -> None:
         self.problems.append(Problem(row.file, row.line, field_name, rule, kind))
 
-    def _label(self, row: RawRow, where: str, raw: Any) -> str | None:
+    def map_label(self, raw: Any) -> str:
+        """``raw`` through data.label_map (exact key first, then the number it spells); unmapped values pass."""
         key = str(raw)
-        label = self.cfg.label_map.get(key, key)
+        return self.cfg.label_map.get(key) or self.label_map.get(label_key(raw), key)
+
+    def _label(self, row: RawRow, where: str, raw: Any) -> str | None:
+        self.raw_labels[str(raw)] += 1
+        label = self.map_label(raw)
         if label in self.labels:
             return label
         expected = f"{list(self.cfg.labels)} (data.labels)"
@@ -117,17 +143,18 @@ class RowParser:
                 ends.append(fe)
         return starts, ends
 
-    def _target(self, row: RawRow, text: str, item: Any, where: str, tid: str) -> Target | None:
+    def _target(self, row: RawRow, text: str | None, item: Any, where: str, tid: str) -> Target | None:
+        """One target, every problem of it reported; ``text`` is None when the sentence itself is bad."""
         if not isinstance(item, dict):
             self._problem(row, where, "a target must be an object", "target not an object")
             return None
         missing = [key for key in (self.f.mention, self.f.label) if _missing(item.get(key))]
         for key in missing:
             self._problem(row, _at(where, key), "missing field", "missing field")
-        if missing:
-            return None
+        label = None if self.f.label in missing else self._label(row, _at(where, self.f.label), item[self.f.label])
+        if self.f.mention in missing or text is None:
+            return None  # a span is checked against the mention and the sentence; neither is usable
         mention = str(item[self.f.mention])
-        label = self._label(row, _at(where, self.f.label), item[self.f.label])
         span = self._span(row, where, text, item, mention)
         if label is None or span is None:
             return None
@@ -156,25 +183,31 @@ class RowParser:
             self._problem(row, self.f.targets, f"must be a non-empty list, got {items!r}", "no targets")
         return None
 
-    def parse(self, row: RawRow) -> Sentence | None:
-        if isinstance(row.value, Problem):
-            self.problems.append(row.value)
-            return None
+    def _text(self, row: RawRow) -> str | None:
         text = row.value.get(self.f.text)
         if text is None:
             self._problem(row, self.f.text, "missing field", "missing field")
-            return None
-        if not isinstance(text, str):
+        elif not isinstance(text, str):
             self._problem(row, self.f.text, f"must be a string, got {text!r}", "sentence not a string")
-            return None
-        if not text.strip():
+        elif not text.strip():
             self._problem(row, self.f.text, "empty sentence", "empty sentence")
+        else:
+            return text
+        return None
+
+    def parse(self, row: RawRow) -> Sentence | None:
+        """The row's sentence, or None when anything in it is bad; every problem of the row is
+        recorded, not just the first, so one run shows all that needs fixing."""
+        self.rows_read[row.file] += 1
+        if isinstance(row.value, Problem):
+            self.problems.append(row.value)
             return None
+        text = self._text(row)
         raw_id = row.value.get(self.f.id) if self.f.id else None
         row_id = f"{row.file}:{row.line}" if _missing(raw_id) else str(raw_id)
         doc_id = self._doc_id(row, row_id)
         items = self._items(row)
-        if doc_id is None or items is None:
+        if items is None:
             return None
         targets = []
         for i, item in enumerate(items):
@@ -182,7 +215,7 @@ class RowParser:
             target = self._target(row, text, item, where, f"{row_id}#{i}")
             if target is not None:
                 targets.append(target)
-        if len(targets) != len(items):
+        if text is None or doc_id is None or len(targets) != len(items):
             return None
         return Sentence(row_id, doc_id, text, targets, f"{row.file}:{row.line}")
 

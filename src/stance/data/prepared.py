@@ -21,9 +21,9 @@ from pathlib import Path
 
 import datasets
 
-from stance.config import DataConfig
+from stance.config import DataConfig, FormatOptions
 from stance.data.checks import shared_documents, validate_config
-from stance.data.corpus import build_splits
+from stance.data.corpus import build_splits, reason_examples
 from stance.data.readers import load_hub, source_file
 from stance.data.records import OUTPUT_TARGET_KEYS, Problem, Sentence
 from stance.errors import DataError
@@ -35,8 +35,8 @@ PREPARE_FORMAT = 2  # bump when the prepared layout or validation rules change
 MANIFEST = "manifest.json"
 MAX_RECORDED = 1000  # problems listed in a manifest
 # Config keys that do not change the data: the same files elsewhere are the same
-# data, source_hint only says where to get them and hub_id only names them on model cards.
-_NOT_FINGERPRINTED = ("path", "source_hint", "hub_id")
+# data; source_hint, hub_id and domain only describe them.
+_NOT_FINGERPRINTED = ("path", "source_hint", "hub_id", "domain")
 
 
 @dataclass
@@ -78,6 +78,10 @@ def _source_hashes(cfg: DataConfig) -> dict[str, str]:
 def fingerprint(cfg: DataConfig, hashes: dict[str, str]) -> str:
     """SHA-256 of the prepare format, the data config and the source hashes."""
     payload = {k: v for k, v in asdict(cfg).items() if k not in _NOT_FINGERPRINTED}
+    # Default reading options leave the fingerprint as it was before they existed, so earlier
+    # prepared folders stay valid; any other value is part of it.
+    if cfg.format_options == FormatOptions():
+        payload.pop("format_options")
     blob = json.dumps({"format": PREPARE_FORMAT, "config": payload, "sources": hashes}, sort_keys=True)
     return sha256_text(blob)
 
@@ -126,6 +130,7 @@ def _dropped(problems: list[Problem]) -> dict:
     return {
         "rows": len({(p.file, p.line) for p in problems}),
         "reasons": dict(Counter(p.kind for p in problems).most_common()),
+        "examples": reason_examples(problems),  # the first few problems of each reason
         "problems": [str(p) for p in problems[:MAX_RECORDED]],
         "problems_not_listed": max(0, len(problems) - MAX_RECORDED),
     }

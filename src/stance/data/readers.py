@@ -8,6 +8,7 @@ the first one stopping the run.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -24,6 +25,8 @@ from stance.jsonl import load_json_line
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+FILE_TYPES = ("auto", "jsonl", "csv", "tsv")
+_TYPE_DELIMITERS = {"csv": ",", "tsv": "\t"}
 _BAD_BYTES = re.compile("[\udc80-\udcff]")  # undecodable bytes under errors="surrogateescape"
 
 
@@ -39,23 +42,47 @@ def _source_dir(cfg: DataConfig) -> Path:
     return root
 
 
+def file_type(cfg: DataConfig, path: Path) -> str:
+    """``jsonl``, ``csv`` or ``tsv``: data.format_options.file_type, or else the extension."""
+    chosen = cfg.format_options.file_type
+    if chosen != "auto":
+        return chosen
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in TABLE_DELIMITERS:
+        return "csv" if TABLE_DELIMITERS[suffix] == "," else "tsv"
+    return ""
+
+
 def source_file(cfg: DataConfig, split: str) -> Path:
-    """The file of a source split; the extension decides how it is read."""
+    """The file of a source split; data.format_options.file_type or its extension decides how it is read."""
     path = _source_dir(cfg) / cfg.files[split]
     if path.is_dir():
         raise DataError(f"data.files.{split}: {str(path)!r} is a folder, not a file")
     if not path.is_file():
         raise DataError(f"data.files.{split}: file {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    if suffix not in JSONL_SUFFIXES and suffix not in TABLE_DELIMITERS:
+    if not file_type(cfg, path):
         raise DataError(
-            f"data.files.{split}: cannot tell the format of {path.name!r} from its extension; "
-            f"use one of {sorted(JSONL_SUFFIXES + tuple(TABLE_DELIMITERS))}"
+            f"data.files.{split}: cannot tell the format of {path.name!r} from its extension "
+            f"(known: {sorted(JSONL_SUFFIXES + tuple(TABLE_DELIMITERS))}); "
+            "set data.format_options.file_type to jsonl, csv or tsv"
         )
     return path
 
 
-def _read_jsonl(path: Path) -> Iterator[RawRow]:
+def _decode_problem(path: Path, line: int, field_name: str, encoding: str, byte: int) -> Problem:
+    return Problem(path.name, line, field_name, f"invalid {_codec_label(encoding)} (byte 0x{byte:02x})",
+                   f"invalid {_codec_label(encoding)}")
+
+
+def _codec_label(encoding: str) -> str:
+    # "invalid UTF-8" reads better than "invalid utf_8"; other codecs keep the name the user gave.
+    return "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def _read_jsonl(cfg: DataConfig, path: Path) -> Iterator[RawRow]:
+    encoding = cfg.format_options.encoding
     with open(path, "rb") as fh:
         for n, raw in enumerate(fh, 1):
             if n == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, as some editors write
@@ -63,10 +90,11 @@ def _read_jsonl(path: Path) -> Iterator[RawRow]:
             if not raw.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode(encoding)
             except UnicodeDecodeError as err:
-                rule = f"invalid UTF-8 ({err.reason} at byte {err.start})"
-                yield RawRow(path.name, n, Problem(path.name, n, "line", rule, "invalid UTF-8"))
+                label = _codec_label(encoding)
+                rule = f"invalid {label} ({err.reason} at byte {err.start})"
+                yield RawRow(path.name, n, Problem(path.name, n, "line", rule, f"invalid {label}"))
                 continue
             try:
                 value = load_json_line(text)
@@ -81,25 +109,29 @@ def _read_jsonl(path: Path) -> Iterator[RawRow]:
             yield RawRow(path.name, n, value)
 
 
-def _table_text(path: Path) -> str:
+def _table_text(path: Path, encoding: str) -> str:
     # surrogateescape keeps undecodable bytes visible, so each bad row is reported
     # on its own instead of the whole file failing at the first bad byte.
-    text = path.read_bytes().decode("utf-8", errors="surrogateescape")
+    text = path.read_bytes().decode(encoding, errors="surrogateescape")
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def _csv_reader(path: Path):  # csv's reader type is private (_csv.reader), so no return annotation
-    delimiter = TABLE_DELIMITERS[path.suffix.lower()]
-    return csv.reader(io.StringIO(_table_text(path), newline=""), delimiter=delimiter)
+def _csv_reader(cfg: DataConfig, path: Path):  # csv's reader type is private (_csv.reader): no annotation
+    opts = cfg.format_options
+    delimiter = opts.delimiter or _TYPE_DELIMITERS[file_type(cfg, path)]
+    return csv.reader(io.StringIO(_table_text(path, opts.encoding), newline=""), delimiter=delimiter)
 
 
-def table_header(path: Path) -> list[str]:
-    return next(_csv_reader(path), [])
+def table_header(cfg: DataConfig, path: Path) -> list[str]:
+    """The column names: the first row, or data.format_options.columns for a header-less file."""
+    if not cfg.format_options.header:
+        return list(cfg.format_options.columns)
+    return next(_csv_reader(cfg, path), [])
 
 
-def _read_table(path: Path) -> Iterator[RawRow]:
-    reader = _csv_reader(path)
-    header = next(reader, None)
+def _read_table(cfg: DataConfig, path: Path) -> Iterator[RawRow]:
+    reader = _csv_reader(cfg, path)
+    header = list(cfg.format_options.columns) if not cfg.format_options.header else next(reader, None)
     if header is None:
         return
     last = reader.line_num
@@ -111,11 +143,12 @@ def _read_table(path: Path) -> Iterator[RawRow]:
                for i, v in enumerate(values) if _BAD_BYTES.search(v)]
         if bad:
             byte = _BAD_BYTES.search("".join(values)).group()  # type: ignore[union-attr]
-            rule = f"invalid UTF-8 (byte 0x{ord(byte) - 0xDC00:02x})"
-            yield RawRow(path.name, line, Problem(path.name, line, bad[0], rule, "invalid UTF-8"))
+            yield RawRow(path.name, line,
+                         _decode_problem(path, line, bad[0], cfg.format_options.encoding, ord(byte) - 0xDC00))
             continue
         if len(values) != len(header):
-            rule = f"row has {len(values)} values but the header has {len(header)} columns"
+            what = "the header has" if cfg.format_options.header else "data.format_options.columns names"
+            rule = f"row has {len(values)} values but {what} {len(header)} columns"
             yield RawRow(path.name, line, Problem(path.name, line, "row", rule, "wrong number of values"))
             continue
         yield RawRow(path.name, line, dict(zip(header, values, strict=True)))
@@ -172,7 +205,7 @@ def read_rows(cfg: DataConfig, split: str) -> Iterator[RawRow]:
         yield from _read_hub(cfg, split)
         return
     path = source_file(cfg, split)
-    if path.suffix.lower() in JSONL_SUFFIXES:
-        yield from _read_jsonl(path)
+    if file_type(cfg, path) == "jsonl":
+        yield from _read_jsonl(cfg, path)
     else:
-        yield from _read_table(path)
+        yield from _read_table(cfg, path)

@@ -17,12 +17,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["MAIN_METRIC", "SplitResult", "evaluate_checkpoint", "evaluate_split", "evaluate_splits", "score",
-           "split_meta"]
+__all__ = ["MAIN_METRIC", "SELECTION_METRICS", "SplitResult", "evaluate_checkpoint", "evaluate_split",
+           "evaluate_splits", "score", "split_meta"]
 
 if TYPE_CHECKING:
     from stance.evaluation.evaluate import (
         MAIN_METRIC,
+        SELECTION_METRICS,
         SplitResult,
         evaluate_checkpoint,
         evaluate_split,

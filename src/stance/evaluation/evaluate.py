@@ -27,7 +27,10 @@ from stance.evaluation.report import version_name, write_report
 from stance.labels import LabelSet
 from stance.model import Encoding, SentenceTargets, TargetSpec, load_model, predict_proba
 
-MAIN_METRIC = "macro_f1"
+MAIN_METRIC = "macro_f1"  # the default of train.selection_metric
+# The validation metrics that may select the model (train.selection_metric): scalars of stance_classification.
+# macro_f1_polar is the mean F1 of favor and against, SemEval-2016 Task 6's F_avg.
+SELECTION_METRICS = ("macro_f1", "macro_f1_polar", "accuracy", "average_recall")
 
 
 class PreparedData(Protocol):
@@ -94,7 +97,7 @@ def write_split(out_dir: Path, result: SplitResult, meta: dict[str, Any]) -> Pat
 
 
 def evaluate_splits(path: Path, prepared: PreparedData, splits: list[str], batch_size: int, out_dir: Path,
-                    progress: bool = True) -> dict[str, SplitResult]:
+                    progress: bool = True, main_metric: str = MAIN_METRIC) -> dict[str, SplitResult]:
     """Score each split with the checkpoint in ``path`` and write its folder; returns the rows too,
     for callers that go on with them (a comparison of two versions)."""
     model, tokenizer, encoding = load_model(path)
@@ -102,13 +105,16 @@ def evaluate_splits(path: Path, prepared: PreparedData, splits: list[str], batch
     results = {}
     for split in splits:
         result = evaluate_split(model, tokenizer, encoding, prepared.split(split), labels, split, batch_size, progress)
-        write_split(out_dir, result, {"version": version_name(path), **split_meta(prepared, split)})
+        meta = {"version": version_name(path), **split_meta(prepared, split), "main_metric": main_metric}
+        write_split(out_dir, result, meta)
         results[split] = result
     return results
 
 
 def evaluate_checkpoint(path: Path, prepared: PreparedData, splits: list[str], batch_size: int,
-                        out_dir: Path, progress: bool = True) -> dict[str, dict[str, Any]]:
-    """Stage 3 on a checkpoint folder: score each split and write its folder; split -> headline metrics."""
-    results = evaluate_splits(path, prepared, splits, batch_size, out_dir, progress)
+                        out_dir: Path, progress: bool = True,
+                        main_metric: str = MAIN_METRIC) -> dict[str, dict[str, Any]]:
+    """Stage 3 on a checkpoint folder: score each split and write its folder; split -> headline metrics.
+    ``main_metric`` (train.selection_metric) leads each report."""
+    results = evaluate_splits(path, prepared, splits, batch_size, out_dir, progress, main_metric)
     return {split: result.metrics for split, result in results.items()}

@@ -44,16 +44,18 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
             *("| " + " | ".join(r) + " |" for r in rows)]
 
 
+METRIC_NAMES = {"macro_f1": "macro-F1", "macro_f1_polar": "macro-F1 (favor, against)", "accuracy": "accuracy",
+                "average_recall": "average recall"}
+
+
 def _summary_section(r: dict[str, Any]) -> list[str]:
     m, b, c = r["metrics"], r["bootstrap"], r["calibration"]
     pct = round(100 * b["confidence"])
-    rows = [
-        ["macro-F1", fmt(m["macro_f1"]), interval(b["macro_f1"])],
-        ["macro-F1 (favor, against)", fmt(m["macro_f1_polar"]), interval(b["macro_f1_polar"])],
-        ["accuracy", fmt(m["accuracy"]), interval(b["accuracy"])],
-        ["average recall", fmt(m["average_recall"]), ""],
-        ["expected calibration error", fmt(c["ece"]), ""],
-    ]
+    main = r.get("main_metric", "macro_f1")  # reports written before selection_metric existed lead with macro-F1
+    rows = [[METRIC_NAMES[k], fmt(m[k]), interval(b[k]) if k in b else ""] for k in METRIC_NAMES]
+    order = sorted(range(len(rows)), key=lambda i: list(METRIC_NAMES)[i] != main)  # the headline first
+    rows = [rows[i] for i in order] + [["expected calibration error", fmt(c["ece"]), ""]]
+    rows[0][0] = f"**{rows[0][0]}** (headline)" if main != "macro_f1" else rows[0][0]
     unit = r["settings"]["unit"]
     return ["## Summary", "", *table(["metric", "value", f"{pct}% CI"], rows), "",
             f"Intervals: percentile bootstrap, {b['n_resamples']} resamples of {b['n_units']} {unit}s "

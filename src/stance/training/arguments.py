@@ -14,7 +14,7 @@ import torch
 from transformers import TrainingArguments
 
 from stance.config import ConfigError, TrainJob, check_choice
-from stance.evaluation import MAIN_METRIC
+from stance.evaluation import SELECTION_METRICS
 
 RESUME_MODES = ("never", "auto")
 
@@ -28,6 +28,13 @@ def check_train_config(job: TrainJob) -> None:
     if t.save_steps > 0 and t.average_checkpoints > 0:
         raise ConfigError("train.save_steps and train.average_checkpoints exclude each other: averaging "
                           "uses the last epoch checkpoints, and step checkpoints would take their places")
+    if t.selection_metric not in SELECTION_METRICS:
+        raise ConfigError(f"bad config value train.selection_metric={t.selection_metric!r}; "
+                          f"expected one of {list(SELECTION_METRICS)}")
+    missing = {"favor", "against"} - set(job.data.labels)
+    if t.selection_metric == "macro_f1_polar" and missing:
+        raise ConfigError(f"train.selection_metric=macro_f1_polar averages the F1 of favor and against, "
+                          f"but data.labels {list(job.data.labels)} lack {sorted(missing)}")
     if t.rdrop_alpha < 0:
         raise ConfigError(f"train.rdrop_alpha={t.rdrop_alpha} must be >= 0")
     if t.average_checkpoints < 0:
@@ -67,7 +74,7 @@ def training_args(job: TrainJob, work_dir: Path, has_validation: bool) -> Traini
         load_best_model_at_end=evaluate_epochs and not averaging,
         # No "best" while averaging: Trainer's rotation would protect the best
         # checkpoint and delete a newer one, and we want the last k.
-        metric_for_best_model=None if averaging else MAIN_METRIC,
+        metric_for_best_model=None if averaging else t.selection_metric,
         greater_is_better=True,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         length_column_name="length",

@@ -30,6 +30,10 @@ from stance.training.features import class_weights, compute_metrics_fn, encode_s
 from stance.training.trainer import StanceTrainer
 
 
+def _rounded(x: float | None) -> float | None:
+    return None if x is None or math.isnan(x) else round(x, 5)
+
+
 def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path, work_dir: Path,
               mixes: dict[str, Prepared] | None = None, resume_from: Path | None = None,
               stop: GracefulStop | None = None) -> dict[str, Any]:
@@ -104,7 +108,9 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
         # None while averaging: no best-model metric is set then (see training_args).
         "best_checkpoint": Path(best).name if (best := trainer.state.best_model_checkpoint) else None,
         "averaged_checkpoints": averaged,
+        "selection_metric": job.train.selection_metric,
         "validation_history": [{"epoch": h["epoch"], "step": h["step"], "macro_f1": round(h["eval_macro_f1"], 5),
+                                job.train.selection_metric: _rounded(h.get(f"eval_{job.train.selection_metric}")),
                                 "loss": round(h["eval_loss"], 5) if "eval_loss" in h else None} for h in history],
         "loss_history": losses,
         "device": str(trainer.args.device),
