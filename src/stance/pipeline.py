@@ -132,7 +132,7 @@ def run_training(job: TrainJob) -> RunResult | None:
     with registry.stage() as staged:
         work_dir = _work_dir(job)
         try:
-            training = fine_tune(job, prepared, labels, staged.path, work_dir, mixes)
+            training = fine_tune(job, prepared, labels, staged.path, work_dir, mixes, run_name=staged.version)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
         (staged.path / "config.yaml").write_text(to_yaml(job))
