@@ -12,7 +12,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from stance.cli.common import MULTIRUN_UNDER_TORCHRUN, distributed_overrides, launch_id
+from stance.cli.distributed import (
+    MULTIRUN_UNDER_TORCHRUN,
+    distributed_overrides,
+    export_slurm_env,
+    first_host,
+    launch_id,
+    torchrun_env_from_slurm,
+)
 from stance.config import TrainJob
 from stance.errors import ConfigError
 from stance.files import sha256_file
@@ -119,7 +126,7 @@ def test_two_process_ddp_publishes_one_version_matching_one_process(tmp_path):
     run = _python(["-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "stance.cli.train", "debug=tiny",
                    "train.batch_size=4"], ddp)  # 2 x 4 = the global batch of 1 x 8
     assert run.returncode == 0, run.stderr[-3000:]
-    assert sorted(p.name for p in (ddp / "registry").iterdir()) == ["latest", "v0001"]
+    assert [p.name for p in (ddp / "registry").glob("v*")] == ["v0001"]
     (folder,) = (ddp / "outputs/torchrun").iterdir()  # one run folder for the launch
     assert sorted(p.name for p in folder.iterdir()) == [".hydra", "common_rank0.log", "common_rank1.log"]
     one = _python(["-m", "stance.cli.train", "debug=tiny", "train.batch_size=8"], single)
@@ -164,3 +171,38 @@ def test_three_trial_optuna_sweep_publishes_a_version_per_trial_and_ranks_them(t
     assert [r[1] for r in rows] == sorted(scores, key=lambda v: -scores[v])
     missing = _python([str(ROOT / "scripts/sweep_summary.py"), "--study", "nope"], tmp_path)
     assert missing.returncode == 2 and missing.stderr.startswith("error: no version")
+
+
+# ---------------------------------------------------------------- SLURM (composes and exports; no SLURM here)
+
+
+def test_slurm_launcher_config_composes_one_task_per_gpu():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the `slurm` extra")
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", ["hydra/launcher=slurm_ddp", "hydra.launcher.nodes=2", "hydra.launcher.gpus_per_node=4",
+                                "hydra.launcher.partition=gpu"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert (launcher.nodes, launcher.gpus_per_node, launcher.tasks_per_node, launcher.partition) == (2, 4, 4, "gpu")
+
+
+# What SLURM sets in task 5 of a 2-node x 4-GPU job (srun's documented variables).
+SLURM_TASK = {"SLURM_JOB_ID": "123456", "SLURM_NTASKS": "8", "SLURM_JOB_NUM_NODES": "2", "SLURM_PROCID": "5",
+              "SLURM_LOCALID": "1", "SLURM_NODEID": "1", "SLURM_JOB_NODELIST": "gpu[07-08]"}
+
+
+def test_slurm_tasks_get_torchruns_rendezvous_environment():
+    assert torchrun_env_from_slurm(SLURM_TASK) == {
+        "MASTER_ADDR": "gpu07", "MASTER_PORT": str(20000 + 123456 % 40000), "WORLD_SIZE": "8", "RANK": "5",
+        "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "4", "NODE_RANK": "1", "GROUP_RANK": "1", "NNODES": "2",
+        "TORCHELASTIC_RUN_ID": "slurm-123456"}
+    # Every task of the job agrees on the rendezvous; a job's own MASTER_PORT wins.
+    other = torchrun_env_from_slurm({**SLURM_TASK, "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"})
+    assert (other["MASTER_ADDR"], other["MASTER_PORT"]) == ("gpu07", str(20000 + 123456 % 40000))
+    assert torchrun_env_from_slurm({**SLURM_TASK, "MASTER_PORT": "29400"})["MASTER_PORT"] == "29400"
+    assert torchrun_env_from_slurm({**SLURM_TASK, "SLURM_NTASKS": "1"}) == {}  # one task: no process group
+    assert torchrun_env_from_slurm({}) == {}
+    assert [first_host(s) for s in ("gpu[03-04,07],cpu1", "node7", "n-1[001-010]")] == ["gpu03", "node7", "n-1001"]
+    env = dict(SLURM_TASK)
+    assert export_slurm_env(env)["RANK"] == "5" and env["WORLD_SIZE"] == "8"
+    assert export_slurm_env({**SLURM_TASK, "WORLD_SIZE": "8"}) == {}  # under torchrun: torchrun's own
