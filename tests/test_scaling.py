@@ -206,3 +206,60 @@ def test_slurm_tasks_get_torchruns_rendezvous_environment():
     env = dict(SLURM_TASK)
     assert export_slurm_env(env)["RANK"] == "5" and env["WORLD_SIZE"] == "8"
     assert export_slurm_env({**SLURM_TASK, "WORLD_SIZE": "8"}) == {}  # under torchrun: torchrun's own
+
+
+# ---------------------------------------------------------------- batch inference on Ray Data
+
+
+@pytest.fixture
+def ray_local():
+    ray = pytest.importorskip("ray", reason="the `ray` extra")
+    yield ray
+    ray.shutdown()
+
+
+def _corpus(folder: Path) -> Path:
+    """The geneva_talks fixture cut into text files by paragraph, plus a JSONL file of two documents."""
+    folder.mkdir()
+    paragraphs = [p for p in (ROOT / "tests/fixtures/articles/geneva_talks.txt").read_text().split("\n\n") if p.strip()]
+    for i, text in enumerate(paragraphs):
+        (folder / f"part{i}.txt").write_text(text)
+    (folder / "pair.jsonl").write_text("".join(json.dumps({"id": f"j{i}", "text": t}) + "\n"
+                                               for i, t in enumerate(paragraphs[:2])))
+    return folder
+
+
+@pytest.mark.slow
+def test_ray_workers_give_stance_predicts_rows_and_a_restart_skips_finished_files(tmp_path, tiny_version, ray_local,
+                                                                                  capsys):
+    from stance.cli.predict_ray import main
+    from stance.config import PredictJob
+    from stance.predict.ray_batch import shard_path
+    from stance.predict.run import run_prediction
+
+    corpus = _corpus(tmp_path / "corpus")
+    broken = corpus / "zz.jsonl"
+    broken.write_text('{"id": "z1", "text": "Putin spoke."}\n{"id": \n')  # line 2 is bad: the run dies there
+    out = tmp_path / "labels"
+    common = ["--version", str(tiny_version), "--registry", str(tiny_version.parent), "--out", str(out),
+              "--threads", "1"]
+    assert main([str(corpus), "--workers", "2", *common]) == 2  # fails on zz.jsonl; the other files finish
+    stderr = capsys.readouterr().err.strip().splitlines()  # Ray's own progress log comes first
+    assert [line for line in stderr if line.startswith("error:")] == stderr[-1:]
+    assert stderr[-1].startswith(f"error: {broken}:2: invalid JSON")
+    finished = sorted(p.name for p in (out / "shards").iterdir())
+    assert len(finished) == len(list(corpus.iterdir())) - 1 and not (out / "rows.jsonl").exists()
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "shards").iterdir()}
+
+    broken.write_text('{"id": "z1", "text": "Putin met Zelensky in Geneva."}\n')
+    assert main([str(corpus), "--workers", "2", *common]) == 0
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "shards").iterdir()}
+    assert {name: after[name] for name in stamps} == stamps  # finished shards were not redone
+    files = sorted(str(p) for p in corpus.iterdir())
+    assert sorted(shard_path(out, f).name for f in files) == sorted(after)
+
+    single = tmp_path / "single.jsonl"
+    run_prediction(PredictJob(version=str(tiny_version), registry=str(tiny_version.parent), inputs=[str(corpus)],
+                              threads=1, out=str(single), table=False, progress=False))
+    expected = single.read_text().splitlines()
+    assert len(expected) > 10 and (out / "rows.jsonl").read_text().splitlines() == expected
