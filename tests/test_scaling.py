@@ -64,13 +64,17 @@ def test_accelerator_settings_reach_training_arguments(make_job, tmp_path):
 # ---------------------------------------------------------------- experiment tracking
 
 
-def test_tensorboard_events_hold_the_training_loss_version_and_config(make_job, tmp_path, tiny_version):
+def test_tensorboard_events_hold_the_training_loss_version_and_config(make_job, tmp_path):
     pytest.importorskip("tensorboard", reason="the `tracking` extra")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from stance.pipeline import run_training
 
-    result = run_training(make_job("train.report_to=tensorboard", f"train.tracking_dir={tmp_path}/tracking"))
+    threads = torch.get_num_threads()  # CPU weights depend on the thread count: both runs below use 1
+    untracked = run_training(make_job("train.threads=1", f"registry={tmp_path}/plain"))
+    result = run_training(make_job("train.threads=1", "train.report_to=tensorboard",
+                                   f"train.tracking_dir={tmp_path}/tracking"))
+    torch.set_num_threads(threads)
     runs = list((tmp_path / "tracking/tensorboard").iterdir())
     assert [r.name for r in runs] == [result.version]
     events = EventAccumulator(str(runs[0]), size_guidance={"tensors": 0, "scalars": 0}).Reload()
@@ -84,7 +88,7 @@ def test_tensorboard_events_hold_the_training_loss_version_and_config(make_job, 
     assert "report_to: tensorboard" in texts["stance/config/text_summary"]
     assert manifest["training"]["tracking"]["report_to"] == ["tensorboard"]
     # Tracking observes; the weights are those of the same run without it.
-    assert sha256_file(result.path / "model.safetensors") == sha256_file(tiny_version / "model.safetensors")
+    assert sha256_file(result.path / "model.safetensors") == sha256_file(untracked.path / "model.safetensors")
 
 
 # ---------------------------------------------------------------- torchrun and Hydra
