@@ -40,12 +40,14 @@ def run(args: list[str], cwd: Path) -> float:
 
 def ddp(tmp: Path, steps: int) -> None:
     common = ["debug=tiny", f"train.max_steps={steps}", "train.epochs=100", "data.max_train_rows=null"]
-    for name, launcher, batch in (("1 process", [], 8), ("2 processes", ["-m", "torch.distributed.run",
-                                                                          "--nproc_per_node", "2"], 4)):
-        cwd = tmp / name.replace(" ", "_")
+    torchrun = ["-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    # torchrun gives each rank OMP_NUM_THREADS=1; the 1-thread single process is the like-for-like row.
+    for name, launcher, extra in (("1 process", [], ["train.batch_size=8"]),
+                                  ("1 process, 1 thread", [], ["train.batch_size=8", "train.threads=1"]),
+                                  ("2 processes", torchrun, ["train.batch_size=4"])):
+        cwd = tmp / name.replace(" ", "_").replace(",", "")
         cwd.mkdir()
-        wall = run([*launcher, "-m", "stance.cli.train", *common, f"train.batch_size={batch}"] if launcher
-                   else ["-m", "stance.cli.train", *common, f"train.batch_size={batch}"], cwd)
+        wall = run([*launcher, "-m", "stance.cli.train", *common, *extra], cwd)
         t = json.loads((cwd / "registry/v0001/manifest.json").read_text())["training"]
         print(f"| DDP | {name} | {t['global_steps']} steps | {t['wall_seconds']} s training "
               f"({wall:.1f} s command) | {t['pairs_per_second']} pairs/s | threads/process {t['threads']} |")
@@ -77,11 +79,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--copies", type=int, default=20)
+    parser.add_argument("--skip-inference", action="store_true")
     args = parser.parse_args()
     print(f"load average before: {load()} ({os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory() as tmp:
         ddp(Path(tmp), args.steps)
-        inference(Path(tmp), args.copies)
+        if not args.skip_inference:
+            inference(Path(tmp), args.copies)
     print(f"load average after: {load()}")
 
 
