@@ -37,7 +37,7 @@ from stance.files import tree_hashes
 from stance.labels import LabelSet
 from stance.provenance import encoder_provenance, git_state, library_versions
 from stance.registry import MANIFEST, Registry
-from stance.training import fine_tune
+from stance.training import check_train_config, fine_tune
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,7 @@ def run_training(job: TrainJob) -> RunResult | None:
     In a distributed launch every rank trains; only rank 0 evaluates and
     publishes, and the other ranks return None.
     """
+    check_train_config(job)  # a bad train.* setting fails before data is prepared or a version reserved
     git = git_state()  # read before training, so edits made during a long run cannot be misattributed
     if job.train.threads:
         torch.set_num_threads(job.train.threads)
