@@ -194,6 +194,9 @@ class ModelConfig:
 # ---------------------------------------------------------------- training
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
 @dataclass
 class TrainConfig:
     epochs: float = 4.0
@@ -224,6 +227,16 @@ class TrainConfig:
     # | accuracy | average_recall.
     selection_metric: str = "macro_f1"
 
+    # Accelerators (docs/scaling.md). auto: bf16 on a GPU that supports it, else fp32 (always fp32 on CPU).
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    compile: bool = False  # torch.compile the model (Trainer's torch_compile)
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~20% slower
+    dataloader_workers: int = 0  # worker processes per rank feeding batches; 0 = in the training process
+    # Experiment tracking: Trainer's report_to, comma-separated (none | tensorboard | mlflow | wandb | ...).
+    # Backends that need a server write locally under tracking_dir unless their own env var points elsewhere.
+    report_to: str = "none"
+    tracking_dir: str = "tracking"
+
     def check(self) -> None:
         t = self
         _require(t.epochs > 0, "train.epochs", t.epochs, "must be positive")
@@ -245,6 +258,9 @@ class TrainConfig:
                  "must be 0 (off) or more")
         _require(t.logging_steps >= 1, "train.logging_steps", t.logging_steps, "must be at least 1")
         _require(t.threads is None or t.threads >= 1, "train.threads", t.threads, "must be at least 1 or null")
+        check_choice(self.precision, PRECISIONS, "train.precision")
+        if self.dataloader_workers < 0:
+            raise ConfigError(f"bad config value train.dataloader_workers={self.dataloader_workers}; must be >= 0")
 
 
 @dataclass

@@ -146,7 +146,7 @@ def run_training(job: TrainJob) -> RunResult | None:
     checkpoint in the run's work folder, elsewhere at once; either way no
     staging folder or reservation is left behind.
     """
-    check_train_config(job)  # a bad train.* value fails before any data is read
+    check_train_config(job)  # a bad train.* setting fails before data is prepared or a version reserved
     git = git_state()  # read before training, so edits made during a long run cannot be misattributed
     check_train_config(job)
     if job.train.resume != "never" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -178,7 +178,8 @@ def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepa
         finished = False
         try:
             try:
-                training = fine_tune(job, prepared, labels, staged.path, run.path, mixes, run.checkpoint, stop)
+                training = fine_tune(job, prepared, labels, staged.path, run.path, mixes, run.checkpoint, stop,
+                                     run_name=staged.version)
             except DivergenceError as err:
                 raise DivergenceError(f"{err}; no version published; {_last_checkpoint(run)}") from err
             (staged.path / "config.yaml").write_text(to_yaml(portable_train_job(job)))

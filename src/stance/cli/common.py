@@ -20,11 +20,14 @@ from typing import Any, TypeVar
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser  # Hydra's own command line parser: flags read as it reads them
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from stance.cli.distributed import MULTIRUN_UNDER_TORCHRUN, distributed_overrides, export_slurm_env, world_size
 from stance.config import config_dir, to_dataclass
 from stance.errors import USER_ERROR_EXIT, ConfigError, StanceError
 
@@ -160,6 +163,7 @@ def run_hydra(config_name: str, cls: type, task: Callable[[DictConfig], Any]) ->
     ``task``'s return value goes back to Hydra, so a sweeper (e.g. Optuna) can optimise it.
     """
     try:
+        sys.argv += distributed_overrides(sys.argv[1:])
         precheck(config_name, cls, sys.argv[1:])
     except StanceError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -168,6 +172,10 @@ def run_hydra(config_name: str, cls: type, task: Callable[[DictConfig], Any]) ->
     def guarded(cfg: DictConfig) -> Any:
         logging.getLogger("stance").setLevel(logging.INFO)
         try:
+            # A config file can set hydra.mode too, which the command line check above cannot see.
+            if world_size() > 1 and HydraConfig.get().mode == RunMode.MULTIRUN:
+                raise ConfigError(MULTIRUN_UNDER_TORCHRUN)
+            export_slurm_env()  # a job of the submitit launcher (hydra/launcher=slurm_ddp): become a rank
             return task(cfg)
         except StanceError as err:
             print(f"error: {err}", file=sys.stderr)

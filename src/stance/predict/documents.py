@@ -69,6 +69,11 @@ def _expand(inputs: list[str]) -> list[str]:
     return files
 
 
+def input_files(inputs: list[str]) -> list[str]:
+    """The files ``read_documents`` reads for ``inputs``, in its order (batch jobs split the work by file)."""
+    return _expand(inputs)
+
+
 def _format_of(name: str, fmt: str, text: str) -> str:
     if fmt != "auto":
         return fmt

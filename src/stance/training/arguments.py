@@ -19,6 +19,35 @@ from stance.evaluation import SELECTION_METRICS
 RESUME_MODES = ("never", "auto")
 
 
+def resolve_precision(requested: str) -> str:
+    """``train.precision`` -> the precision this machine trains in: fp32, bf16 or fp16.
+
+    ``auto`` is bf16 on a CUDA GPU that supports it (Ampere and newer) and fp32
+    elsewhere, so CPU runs keep their weights bit for bit. An explicit choice the
+    machine cannot honour is a config error, not a silent fallback.
+    """
+    cuda = torch.cuda.is_available()
+    if requested == "auto":
+        return "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    if requested == "fp16" and not cuda:
+        raise ConfigError("train.precision=fp16 needs a CUDA GPU; use fp32 or bf16 on a CPU")
+    if requested == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        raise ConfigError(f"train.precision=bf16 but {torch.cuda.get_device_name()} has no bf16; use fp16 or fp32")
+    return requested
+
+
+def report_to(job: TrainJob) -> list[str]:
+    """``train.report_to`` as Trainer's list (``none`` or empty: no tracking)."""
+    names = [n.strip() for n in job.train.report_to.split(",") if n.strip()]
+    return [] if names in ([], ["none"]) else names
+
+
+# transformers 5 renamed gradient_checkpointing to activation_checkpointing (the old name warns);
+# pyproject allows any 5.x, so use whichever this install has.
+_CHECKPOINTING = ("activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+                  else "gradient_checkpointing")
+
+
 def check_train_config(job: TrainJob) -> None:
     """Settings that only make sense together; checked before any training starts."""
     t = job.train
@@ -35,6 +64,8 @@ def check_train_config(job: TrainJob) -> None:
     if t.selection_metric == "macro_f1_polar" and missing:
         raise ConfigError(f"train.selection_metric=macro_f1_polar averages the F1 of favor and against, "
                           f"but data.labels {list(job.data.labels)} lack {sorted(missing)}")
+    t.check()
+    resolve_precision(t.precision)
     if t.rdrop_alpha < 0:
         raise ConfigError(f"train.rdrop_alpha={t.rdrop_alpha} must be >= 0")
     if t.average_checkpoints < 0:
@@ -50,8 +81,11 @@ def check_train_config(job: TrainJob) -> None:
                               "averaging uses the last checkpoints, early stopping the best one")
 
 
-def training_args(job: TrainJob, work_dir: Path, has_validation: bool) -> TrainingArguments:
+def training_args(job: TrainJob, work_dir: Path, has_validation: bool,
+                  run_name: str | None = None) -> TrainingArguments:
+    """``run_name`` (the version being trained) names the run in tracking backends."""
     t = job.train
+    precision = resolve_precision(t.precision)
     evaluate_epochs = has_validation and t.eval_every_epoch
     averaging = t.average_checkpoints > 0
     return TrainingArguments(
@@ -80,10 +114,15 @@ def training_args(job: TrainJob, work_dir: Path, has_validation: bool) -> Traini
         length_column_name="length",
         remove_unused_columns=False,  # our collator picks its keys; the sampler needs `length`
         logging_steps=t.logging_steps,
-        report_to="none",
+        report_to=report_to(job) or "none",
+        run_name=run_name,
         disable_tqdm=not t.progress,
         seed=job.seed,
         data_seed=job.seed,
         use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        torch_compile=t.compile,
+        dataloader_num_workers=t.dataloader_workers,
+        **{_CHECKPOINTING: t.gradient_checkpointing},
     )

@@ -22,11 +22,12 @@ from stance.data import Prepared
 from stance.errors import RunInterrupted
 from stance.labels import LabelSet
 from stance.model import Collator, Encoding, InputBuilder, build_model
-from stance.training.arguments import check_train_config, training_args
+from stance.training.arguments import check_train_config, report_to, resolve_precision, training_args
 from stance.training.averaging import average_checkpoints
 from stance.training.callbacks import DivergenceGuard, GracefulStop, SaveEvery
 from stance.training.curve import TRAINING_CURVE_PNG, write_training_curve
 from stance.training.features import class_weights, compute_metrics_fn, encode_split, training_split
+from stance.training.tracking import RunInfoCallback, tracking_env, tracking_locations
 from stance.training.trainer import StanceTrainer
 
 
@@ -36,13 +37,13 @@ def _rounded(x: float | None) -> float | None:
 
 def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path, work_dir: Path,
               mixes: dict[str, Prepared] | None = None, resume_from: Path | None = None,
-              stop: GracefulStop | None = None) -> dict[str, Any]:
+              stop: GracefulStop | None = None, run_name: str | None = None) -> dict[str, Any]:
     """Train and save the best model, tokenizer and config into ``out_dir``.
 
     ``resume_from``: a Trainer checkpoint in ``work_dir`` to continue from.
     ``stop``: a :class:`GracefulStop` whose signal, once training started, saves a
     checkpoint and ends in :class:`RunInterrupted`. A non-finite loss or gradient
-    ends in :class:`DivergenceError`.
+    ends in :class:`DivergenceError`. ``run_name`` is the version being trained, for experiment tracking.
     """
     has_val = job.data.validation_split in prepared.splits
     check_train_config(job)
@@ -56,7 +57,7 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
     features = {"train": encode_split(train_ds, builder, labels)}
     if has_val:
         features["validation"] = encode_split(prepared.split(job.data.validation_split), builder, labels)
-    args = training_args(job, work_dir, has_val)
+    args = training_args(job, work_dir, has_val, run_name)
     callbacks: list[TrainerCallback] = [DivergenceGuard(model)]
     if job.train.save_steps > 0:
         callbacks.append(SaveEvery(job.train.save_steps))
@@ -64,15 +65,20 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
         callbacks.append(stop)
     if has_val and job.train.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=job.train.early_stopping_patience))
-    trainer = StanceTrainer(
-        model=model, args=args, train_dataset=features["train"], eval_dataset=features.get("validation"),
-        data_collator=Collator(tokenizer.pad_token_id or 0), compute_metrics=compute_metrics_fn(labels),
-        callbacks=callbacks,
-    )
-    trainer.layer_lr_decay = job.train.layer_lr_decay
-    trainer.rdrop_alpha = job.train.rdrop_alpha
-    started = time.perf_counter()
-    outcome = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    backends = report_to(job)
+    tracking = tracking_locations(job, backends, run_name)
+    with tracking_env(tracking):  # the integrations read their locations while Trainer is built and trains
+        trainer = StanceTrainer(
+            model=model, args=args, train_dataset=features["train"], eval_dataset=features.get("validation"),
+            data_collator=Collator(tokenizer.pad_token_id or 0), compute_metrics=compute_metrics_fn(labels),
+            callbacks=callbacks,
+        )
+        if backends:
+            trainer.add_callback(RunInfoCallback(job, run_name, list(trainer.callback_handler.callbacks)))
+        trainer.layer_lr_decay = job.train.layer_lr_decay
+        trainer.rdrop_alpha = job.train.rdrop_alpha
+        started = time.perf_counter()
+        outcome = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if stop is not None and stop.signum is not None:
         step = trainer.state.global_step
         saved = work_dir / f"checkpoint-{step}"
@@ -114,7 +120,10 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
                                 "loss": round(h["eval_loss"], 5) if "eval_loss" in h else None} for h in history],
         "loss_history": losses,
         "device": str(trainer.args.device),
+        "precision": resolve_precision(job.train.precision),  # what `auto` became on this machine
+        "world_size": trainer.args.world_size,  # processes that trained (torchrun); batch_size is per process
         "threads": torch.get_num_threads(),
+        "tracking": {"report_to": backends, **tracking} if backends else None,
     }
     write_training_curve(record, out_dir / TRAINING_CURVE_PNG)
     return record
