@@ -38,7 +38,7 @@ def test_run_writes_a_complete_version(tiny_version):
     assert manifest["seed"] == 42
     encoder = Path(manifest["encoder"]["name_or_path"])
     assert manifest["encoder"]["weights_sha256"] == sha256_file(encoder / "model.safetensors")
-    assert set(manifest["data"]["sources_sha256"]) == {"train.jsonl", "validation.jsonl", "test.jsonl"}
+    assert set(manifest["data"]["sources_sha256"]) == {"train.jsonl", "validation.jsonl", "test.jsonl", "test_hard.jsonl"}
     assert manifest["artifacts_sha256"]["model.safetensors"] == sha256_file(path / "model.safetensors")
     assert manifest["libraries"]["transformers"].startswith("5.")
     # The label map lives in the model config.
@@ -46,7 +46,7 @@ def test_run_writes_a_complete_version(tiny_version):
     assert config["id2label"] == {"0": "favor", "1": "against", "2": "neutral"}
 
     # Metrics in the manifest are the ones the evaluation wrote.
-    for split in ("validation", "test"):
+    for split in ("validation", "test", "test_hard"):  # test_hard: the hard split, an eval split of world_affairs
         written = json.loads((path / "eval" / split / METRICS_JSON).read_text())["metrics"]
         assert written["macro_f1"] == manifest["metrics"][split]["macro_f1"]
         preds = (path / "eval" / split / PREDICTIONS_JSONL).read_text().splitlines()
@@ -57,7 +57,7 @@ def test_card_numbers_come_from_the_run(tiny_version):
     manifest = json.loads((tiny_version / "manifest.json").read_text())
     card = ModelCard.load(tiny_version / CARD)
     results = card.data.eval_results
-    assert {r.dataset_split for r in results} == {"validation", "test"}
+    assert {r.dataset_split for r in results} == {"validation", "test", "test_hard"}
     for r in results:
         if r.metric_type == "macro_f1":
             assert r.metric_value == round(manifest["metrics"][r.dataset_split]["macro_f1"], 4)
