@@ -38,7 +38,8 @@ def test_run_writes_a_complete_version(tiny_version):
     assert manifest["seed"] == 42
     encoder = Path(manifest["encoder"]["name_or_path"])
     assert manifest["encoder"]["weights_sha256"] == sha256_file(encoder / "model.safetensors")
-    assert set(manifest["data"]["sources_sha256"]) == {"train.jsonl", "validation.jsonl", "test.jsonl", "test_hard.jsonl"}
+    sources = {"train.jsonl", "validation.jsonl", "test.jsonl", "test_hard.jsonl"}
+    assert set(manifest["data"]["sources_sha256"]) == sources
     assert manifest["artifacts_sha256"]["model.safetensors"] == sha256_file(path / "model.safetensors")
     assert manifest["libraries"]["transformers"].startswith("5.")
     # The label map lives in the model config.
@@ -151,7 +152,7 @@ def test_evaluate_checkpoint_writes_each_split_folder_once_from_memory(tiny_vers
         assert (report["data"], report["data_fingerprint"]) == ("world_affairs", prepared.manifest["fingerprint"])
         assert len((folder / PREDICTIONS_JSONL).read_text().splitlines()) == metrics[split]["n"]
     # The training run's own evaluation has the same layout.
-    assert sorted(p.name for p in (tiny_version / "eval").iterdir()) == ["test", "validation"]
+    assert sorted(p.name for p in (tiny_version / "eval").iterdir()) == ["test", "test_hard", "validation"]
 
 
 def test_card_lists_the_data_configs_card_notes_under_limitations(tiny_version, tmp_path):
