@@ -16,6 +16,11 @@ Output: ``train.jsonl``, ``validation.jsonl`` and ``test.jsonl`` in the span
 format that ``stance-prepare`` reads (``src/stance/conf/data/world_affairs.yaml``).
 Articles are split by a stable hash of their id (25% test, 15% validation).
 
+Hard test split: ``articles_hard/*.txt`` (ids ``wh-NNN``), written apart from the
+training articles by a writer who saw only the annotation guide, in the style
+of agency copy.  All of them go to ``test_hard.jsonl`` (no hash split); the
+alias check and the markup rules are the same.
+
     python scripts/build_world_affairs.py          # rebuild the JSONL files
     python scripts/build_world_affairs.py --check  # fail if they are stale
 """
@@ -127,13 +132,17 @@ def assign_split(doc_ids: list[str]) -> dict[str, str]:
 def build(data_dir: Path) -> dict[str, str]:
     matcher = ActorMatcher(load_alias_table())
     articles = [parse_article(p, matcher) for p in sorted((data_dir / "articles").glob("*.txt"))]
-    ids = Counter(a.doc_id for a in articles)
+    hard = [parse_article(p, matcher) for p in sorted((data_dir / "articles_hard").glob("*.txt"))]
+    # Ids must be unique across both folders: row ids derive from them, and the
+    # hard split must share no article with the others.
+    ids = Counter(a.doc_id for a in articles + hard)
     dupes = [d for d, c in ids.items() if c > 1]
     if dupes:
         raise ArticleError(f"duplicate article ids: {dupes}")
     split = assign_split([a.doc_id for a in articles])
-    out: dict[str, list[str]] = {"train": [], "validation": [], "test": []}
-    for article in articles:
+    split.update({a.doc_id: "test_hard" for a in hard})
+    out: dict[str, list[str]] = {"train": [], "validation": [], "test": [], "test_hard": []}
+    for article in articles + hard:
         out[split[article.doc_id]] += [json.dumps(r, ensure_ascii=False) for r in article.rows]
     return {name: "".join(line + "\n" for line in lines) for name, lines in out.items()}
 
