@@ -346,6 +346,37 @@ def _sentence_facts() -> list[str]:
     ]
 
 
+def _words(sentence: str) -> int:
+    return len(sentence.split())
+
+
+def _length_bin(words: int) -> str:
+    for low, high in ((0, 15), (16, 30), (31, 45)):
+        if low <= words <= high:
+            return f"{low}-{high}"
+    return "over 45"
+
+
+def _over_30(split_rows) -> str:
+    return _pct(sum(_words(r["sentence"]) > 30 for r in split_rows), len(split_rows))
+
+
+def _length_facts() -> list[str]:
+    """Sentence length in words (whitespace tokens) of shipped sentences, the style measure of issue 16."""
+    every, pinned = all_rows(), set(_pinned())
+    counts = Counter(_length_bin(_words(r["sentence"])) for r in every)
+    cells = ", ".join(f"{k} words {_pct(counts[k], len(every))}" for k in ("0-15", "16-30", "31-45", "over 45"))
+    agency = [r for r in every if r["doc_id"] in pinned]
+    earlier = [r for r in every if r["doc_id"] not in pinned]
+    mean = sum(_words(r["sentence"]) for r in every) / len(every)
+    return [
+        f"- Sentence length in words (shipped sentences): {cells}; mean {mean:.1f}.",
+        f"- Sentences over 30 words: {_over_30(every)} overall; {_over_30(agency)} of the {len(agency)} in the "
+        f"articles that pin their split (wa-401 on, agency style); {_over_30(earlier)} of the {len(earlier)} in "
+        f"the earlier articles.",
+    ]
+
+
 def _actor_facts() -> list[str]:
     every, table = all_rows(), load_alias_table()
     kinds = {a.name: a.kind for a in table}
@@ -369,7 +400,7 @@ def _actor_facts() -> list[str]:
 
 def render_stats() -> str:
     """The card's statistics section, computed from the shipped files."""
-    return "\n".join([*_split_table(), "", *_rules_and_split(), *_sentence_facts(), *_actor_facts()])
+    return "\n".join([*_split_table(), "", *_rules_and_split(), *_sentence_facts(), *_length_facts(), *_actor_facts()])
 
 
 def _card_section(text: str) -> str:
