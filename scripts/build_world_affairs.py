@@ -14,7 +14,11 @@ script will find.
 
 Output: ``train.jsonl``, ``validation.jsonl`` and ``test.jsonl`` in the span
 format that ``stance-prepare`` reads (``src/stance/conf/data/world_affairs.yaml``).
-Articles are split by a stable hash of their id (25% test, 15% validation).
+Articles are split by a stable hash of their id (25% test, 15% validation),
+computed over the articles that do not pin their split.  A header line
+``split: train`` or ``split: validation`` pins an article to that split and
+keeps it out of the hash order, so articles added later never move an older
+article between splits (in particular, never into or out of ``test``).
 
 Hard test split: ``articles_hard/*.txt`` (ids ``wh-NNN``), written apart from the
 training articles by a writer who saw only the annotation guide, in the style
@@ -45,6 +49,9 @@ DATA_DIR = ROOT / "src" / "stance" / "datasets" / "world_affairs"
 LABELS = ("favor", "against", "neutral")
 MARKUP = re.compile(r"\[([^\[\]|]+)\|([^\[\]|]+)(?:\|([^\[\]|]+))?\]")
 TEST_SHARE, VALIDATION_SHARE = 0.25, 0.15
+# Splits an article may pin in its header; ``test`` is not among them, so the
+# test split stays exactly the hash-assigned articles.
+PINNABLE_SPLITS = ("train", "validation")
 
 
 class ArticleError(ValueError):
@@ -105,6 +112,9 @@ def parse_article(path: Path, matcher: ActorMatcher) -> Article:
                 raise ArticleError(f"{path}:{n}: header line must be 'key: value'")
             header[key.strip()] = value.strip()
     doc_id = header.get("id") or path.stem
+    if "split" in header and header["split"] not in PINNABLE_SPLITS:
+        n = next(i for i, line in enumerate(lines[:cut], 1) if line.partition(":")[0].strip() == "split")
+        raise ArticleError(f"{path}:{n}: header 'split' is {header['split']!r}; use one of {PINNABLE_SPLITS}")
     article = Article(doc_id=doc_id, header=header)
     for n, line in enumerate(lines[cut + 1 :], cut + 2):
         if not line.strip():
@@ -119,14 +129,17 @@ def parse_article(path: Path, matcher: ActorMatcher) -> Article:
     return article
 
 
-def assign_split(doc_ids: list[str]) -> dict[str, str]:
+def assign_split(doc_ids: list[str], pinned: dict[str, str] | None = None) -> dict[str, str]:
+    """Hash-split the unpinned ids; pinned ids keep their split and do not shift the others."""
+    pinned = pinned or {}
+    doc_ids = [d for d in doc_ids if d not in pinned]
     order = sorted(doc_ids, key=lambda d: hashlib.sha256(d.encode()).hexdigest())
     n_test = round(len(order) * TEST_SHARE)
     n_val = round(len(order) * VALIDATION_SHARE)
     split = {}
     for i, doc in enumerate(order):
         split[doc] = "test" if i < n_test else "validation" if i < n_test + n_val else "train"
-    return split
+    return {**split, **pinned}
 
 
 def build(data_dir: Path) -> dict[str, str]:
@@ -139,7 +152,8 @@ def build(data_dir: Path) -> dict[str, str]:
     dupes = [d for d, c in ids.items() if c > 1]
     if dupes:
         raise ArticleError(f"duplicate article ids: {dupes}")
-    split = assign_split([a.doc_id for a in articles])
+    pinned = {a.doc_id: a.header["split"] for a in articles if "split" in a.header}
+    split = assign_split([a.doc_id for a in articles], pinned)
     split.update({a.doc_id: "test_hard" for a in hard})
     out: dict[str, list[str]] = {"train": [], "validation": [], "test": [], "test_hard": []}
     for article in articles + hard:

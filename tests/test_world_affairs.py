@@ -57,6 +57,7 @@ class ArticleInfo:
     doc_id: str
     region: str
     sentences: int  # every sentence line, with or without an actor
+    split: str | None  # the split the header pins, if any
 
 
 @cache
@@ -82,7 +83,7 @@ def articles(folder: str = "articles") -> tuple[ArticleInfo, ...]:
         header = dict(line.split(":", 1) for line in lines[:cut] if line.strip())
         header = {k.strip(): v.strip() for k, v in header.items()}
         body = [line for line in lines[cut + 1 :] if line.strip()]
-        out.append(ArticleInfo(header.get("id", path.stem), header.get("region", "?"), len(body)))
+        out.append(ArticleInfo(header.get("id", path.stem), header.get("region", "?"), len(body), header.get("split")))
     return tuple(out)
 
 
@@ -190,6 +191,64 @@ def test_hard_split_size_balance_and_sentence_length():
     assert long / len(rows()[HARD]) >= HARD_MIN_LONG_SHARE, f"{long}/{len(rows()[HARD])} sentences > {LONG_WORDS} words"
 
 
+# The test split as it was before articles could pin their split (issue 16): new
+# articles must never move an old one, so this list only changes by decision.
+OLD_TEST_ARTICLES = (
+    "wa-102", "wa-103", "wa-107", "wa-114", "wa-118", "wa-119", "wa-201", "wa-206", "wa-209", "wa-210",
+    "wa-213", "wa-215", "wa-220", "wa-307", "wa-309", "wa-319", "wa-320",
+)
+
+
+def _pinned() -> dict[str, str]:
+    return {a.doc_id: a.split for a in articles() if a.split}
+
+
+def test_test_split_is_the_old_test_split():
+    assert tuple(sorted({r["doc_id"] for r in rows()["test"]})) == OLD_TEST_ARTICLES
+
+
+def test_pinned_articles_land_in_their_split():
+    where = {r["doc_id"]: split for split in SPLITS for r in rows()[split]}
+    for doc_id, split in _pinned().items():
+        assert where[doc_id] == split, f"{doc_id} pins split {split!r} but was built into {where[doc_id]!r}"
+
+
+def _article(doc_id: str, split: str | None) -> str:
+    pin = f"split: {split}\n" if split else ""
+    return f"id: {doc_id}\ntitle: t\nregion: r\n{pin}---\n[Poland|neutral] sided with [Kyiv|favor].\n"
+
+
+def test_split_header_pins_an_article_without_moving_the_others(tmp_path):
+    (tmp_path / "articles").mkdir()
+    unpinned = [f"x-{i:02d}" for i in range(12)]
+    for doc_id in unpinned:
+        (tmp_path / "articles" / f"{doc_id}.txt").write_text(_article(doc_id, None), encoding="utf-8")
+    script = build_script()
+
+    def built() -> dict[str, str]:
+        files = script.build(tmp_path)
+        return {json.loads(line)["doc_id"]: name for name, text in files.items() for line in text.splitlines()}
+
+    before = built()
+    assert set(before.values()) == set(SPLITS)
+    # Enough pinned articles to change every share's rounding if they were hashed with the rest.
+    for i in range(10):
+        split = "validation" if i % 5 == 0 else "train"
+        (tmp_path / "articles" / f"y-{i:02d}.txt").write_text(_article(f"y-{i:02d}", split), encoding="utf-8")
+    after = built()
+    assert {d: after[d] for d in unpinned} == before, "pinned articles moved unpinned ones"
+    assert {d: s for d, s in after.items() if d.startswith("y-")} == {
+        f"y-{i:02d}": "validation" if i % 5 == 0 else "train" for i in range(10)}
+
+
+def test_split_header_rejects_test_and_unknown_values(tmp_path):
+    (tmp_path / "articles").mkdir()
+    for value in ("test", "training"):
+        (tmp_path / "articles" / "z.txt").write_text(_article("z", value), encoding="utf-8")
+        with pytest.raises(build_script().ArticleError, match=r"z\.txt:4: header 'split'"):
+            build_script().build(tmp_path)
+
+
 # ---------------------------------------------------------------- aliases
 
 
@@ -280,14 +339,17 @@ def _split_table() -> list[str]:
 
 
 def _rules_and_split() -> list[str]:
-    docs = {split: len({r["doc_id"] for r in rows()[split]}) for split in SPLITS}
+    pinned = Counter(_pinned().values())
+    docs = {split: len({r["doc_id"] for r in rows()[split]}) - pinned[split] for split in SPLITS}
     script = build_script()
     return [
         f"- The issue's size and balance rules, enforced by the test suite: at least {MIN_PAIRS} "
         f"(sentence, actor) pairs from at least {MIN_ARTICLES} articles; every label at least "
         f"{MIN_LABEL_SHARE:.0%} of pairs; at least {MIN_MULTI_SHARE:.0%} of sentences (counting sentences "
         f"without actors) with two or more actors; at least {MIN_ACTORS} distinct actors.",
-        f"- Splits are by article: articles are ordered by the SHA-256 of their id; the first "
+        f"- Splits are by article. {sum(pinned.values())} articles pin their split in their header "
+        f"({pinned['train']} train, {pinned['validation']} validation; none may pin test). The other "
+        f"{sum(docs.values())} are ordered by the SHA-256 of their id; the first "
         f"{script.TEST_SHARE:.0%} ({docs['test']}) go to test, the next {script.VALIDATION_SHARE:.0%} "
         f"({docs['validation']}) to validation and the rest ({docs['train']}) to train.",
     ]
@@ -316,6 +378,37 @@ def _sentence_facts() -> list[str]:
     ]
 
 
+def _words(sentence: str) -> int:
+    return len(sentence.split())
+
+
+def _length_bin(words: int) -> str:
+    for low, high in ((0, 15), (16, 30), (31, 45)):
+        if low <= words <= high:
+            return f"{low}-{high}"
+    return "over 45"
+
+
+def _over_30(split_rows) -> str:
+    return _pct(sum(_words(r["sentence"]) > 30 for r in split_rows), len(split_rows))
+
+
+def _length_facts() -> list[str]:
+    """Sentence length in words (whitespace tokens) of shipped sentences, the style measure of issue 16."""
+    every, pinned = all_rows(), set(_pinned())
+    counts = Counter(_length_bin(_words(r["sentence"])) for r in every)
+    cells = ", ".join(f"{k} words {_pct(counts[k], len(every))}" for k in ("0-15", "16-30", "31-45", "over 45"))
+    agency = [r for r in every if r["doc_id"] in pinned]
+    earlier = [r for r in every if r["doc_id"] not in pinned]
+    mean = sum(_words(r["sentence"]) for r in every) / len(every)
+    return [
+        f"- Sentence length in words (shipped sentences): {cells}; mean {mean:.1f}.",
+        f"- Sentences over 30 words: {_over_30(every)} overall; {_over_30(agency)} of the {len(agency)} in the "
+        f"articles that pin their split (wa-401 on, agency style); {_over_30(earlier)} of the {len(earlier)} in "
+        f"the earlier articles.",
+    ]
+
+
 def _actor_facts() -> list[str]:
     every, table = all_rows(), load_alias_table()
     kinds = {a.name: a.kind for a in table}
@@ -339,7 +432,7 @@ def _actor_facts() -> list[str]:
 
 def render_stats() -> str:
     """The card's statistics section, computed from the shipped files."""
-    return "\n".join([*_split_table(), "", *_rules_and_split(), *_sentence_facts(), *_actor_facts()])
+    return "\n".join([*_split_table(), "", *_rules_and_split(), *_sentence_facts(), *_length_facts(), *_actor_facts()])
 
 
 def render_hard_stats() -> str:
