@@ -240,10 +240,11 @@ def test_a_released_card_links_the_copies_of_its_pictures(tiny_version, tmp_path
     written = release_card(tiny_version, dest)
     text = dest.read_text()
     links = re.findall(r"\]\(([^)]+\.png)\)", text)
-    assert len(links) == 5 and f"tiny-card/{TRAINING_CURVE_PNG}" in links
+    splits = [p.name for p in (tiny_version / "eval").iterdir() if p.is_dir()]
+    assert len(links) == 1 + 2 * len(splits) and f"tiny-card/{TRAINING_CURVE_PNG}" in links
     for link in links:
         assert (dest.parent / link).read_bytes() == (tiny_version / link.removeprefix("tiny-card/")).read_bytes()
-    assert len(written) == 6
+    assert len(written) == 2 + 2 * len(splits)
 
 
 def test_release_script_refuses_a_folder_that_is_not_a_version(tmp_path, capsys):

@@ -5,6 +5,7 @@ hold NaN, and outputs are readable by others (0644), whatever the umask."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from stance.config import PredictJob
 from stance.errors import CheckpointError
+from stance.model import Encoding, load_tokenizer, predict_proba
 from stance.predict import run_prediction
 from stance.predict.backends import load_predictor
 from stance.predict.documents import Document
@@ -166,11 +168,16 @@ def test_predict_stops_on_non_finite_probabilities_naming_the_version(tiny_versi
 
 def test_predictions_never_hold_nan(tiny_version):
     predictor = load_predictor(tiny_version, "torch", None, 1)
-    broken = copy.copy(predictor)
-    broken.runner = copy.deepcopy(predictor.runner)  # the loaded predictor is cached and shared
+    model = copy.deepcopy(predictor.runner)  # the loaded predictor is cached and shared
     with torch.no_grad():
-        for p in broken.runner.parameters():
+        for p in model.parameters():
             p.fill_(math.nan)
+    tokenizer, encoding = load_tokenizer(str(tiny_version)), Encoding.from_pretrained_config(model.config)
+
+    def classify(sentences, batch_size=64, progress=False):
+        return predict_proba(model, tokenizer, encoding, sentences, batch_size, progress)
+
+    broken = dataclasses.replace(predictor, classify=classify, runner=model)
     doc = Document("d", "Ann met Bob in Rome.", "d.txt")
     finder = ActorFinder("none", ["Ann"])
     rows, _ = predict_documents(predictor, [doc], finder, PredictJob().segmentation)

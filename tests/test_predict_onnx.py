@@ -193,7 +193,7 @@ def test_cli_with_the_onnx_backend_imports_no_torch(tiny_version, tmp_path):
 
     expected = run_prediction(PredictJob(version=str(tiny_version), inputs=[str(ARTICLE)], backend="onnx",
                                          threads=1, table=False, progress=False)).rows
-    assert rows == expected and len(rows) == 17
+    assert rows == expected and len(rows) == 18
 
 
 # ---------------------------------------------------------------- the Python API

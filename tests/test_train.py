@@ -107,7 +107,7 @@ def test_average_checkpoints_loads_the_mean_weights(make_job, tmp_path):
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    (["train.rdrop_alpha=-1"], "rdrop_alpha=-1.0 must be >= 0"),
+    (["train.rdrop_alpha=-1"], r"train.rdrop_alpha=-1.0; must be 0 \(off\) or more"),
     (["train.epochs=2", "train.max_steps=-1", "train.average_checkpoints=3"], "saves only 2 epoch checkpoints"),
     (["train.average_checkpoints=1", "train.max_steps=5"], "unset train.max_steps"),
     (["train.epochs=2", "train.max_steps=-1", "train.average_checkpoints=2", "train.early_stopping_patience=1"],
