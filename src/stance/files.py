@@ -87,19 +87,6 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 @contextmanager
-def atomic_target(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` for a writer that wants a file name (e.g. matplotlib's
-    ``savefig``); renamed over ``path`` when the block succeeds, removed when it fails."""
-    tmp = temp_beside(Path(path))
-    try:
-        yield tmp
-        tmp.chmod(0o644)  # mkstemp makes 0600 files; outputs are read by others
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextmanager
 def staged_dir(parent: Path, prefix: str) -> Iterator[Path]:
     """A private temporary folder under ``parent``, removed if the block fails.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stance.files import atomic_target
+from stance.files import atomic_file
 
 TRAINING_CURVE_PNG = "training_curve.png"
 
@@ -54,6 +54,6 @@ def write_training_curve(record: dict[str, Any], path: Path) -> Path | None:
         handles, labels = handles + more_handles, labels + more_labels
     ax.legend(handles, labels, loc="lower left", fontsize=8)
     ax.set_title(f"{record.get('global_steps', '?')} steps, {record.get('epochs', '?')} epochs", fontsize=9)
-    with atomic_target(path) as tmp:
+    with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     return path
