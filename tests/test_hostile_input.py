@@ -319,7 +319,7 @@ def test_any_override_gives_a_checked_job_or_a_one_line_config_error(extra):
 
 CONFIG_MISTAKES = {
     "train.lerning_rate=1e-4": r"^unknown config key train\.lerning_rate; did you mean train\.learning_rate\?$",
-    "data=nope": r"^bad config choice data=nope: no such option; choose one of \[",
+    "data=nope": r"^no config data=nope \(data/nope.yaml\): the data configs are hub_topics, newsmtsc, .*--config-dir",
     "model.name_or_path=/nonexistent": r"^bad config value model\.name_or_path='/nonexistent'; no such folder",
     "train.batch_size=0": r"^bad config value train\.batch_size=0; must be at least 1$",
     "train.learning_rate=-1": r"^bad config value train\.learning_rate=-1\.0; must be positive$",

@@ -22,12 +22,13 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser  # Hydra's own command line parser: flags read as it reads them
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException, MissingConfigException
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from stance.cli.distributed import MULTIRUN_UNDER_TORCHRUN, distributed_overrides, export_slurm_env, world_size
+from stance.cli.hints import hint_for_missing_config
 from stance.config import config_dir, to_dataclass
 from stance.errors import USER_ERROR_EXIT, ConfigError, StanceError
 
@@ -55,11 +56,9 @@ def config_error_line(err: Exception) -> str:
     cause = err.__cause__ if isinstance(err.__cause__, OmegaConfBaseException) else None
     if isinstance(err, OmegaConfBaseException) or cause is not None:
         return _omegaconf_line(cause or err)  # type: ignore[arg-type]
-    if isinstance(err, MissingConfigException) and err.missing_cfg_file:
-        group, _, option = err.missing_cfg_file.rpartition("/")
-        if group and err.options:
-            return f"bad config choice {group}={option}: no such option; choose one of {sorted(err.options)}"
-        return f"config {err.missing_cfg_file!r} not found"
+    hint = hint_for_missing_config(err)  # lists the configs there are and how to add a folder of one's own
+    if hint is not None:
+        return hint
     lines = [line.strip() for line in str(err).splitlines() if line.strip() and not line.startswith("See https")]
     return "; ".join(lines) or type(err).__name__
 
