@@ -145,7 +145,7 @@ def test_predict_reads_raw_line_separators_and_prints_valid_json(tiny_version, t
 
 def nan_checkpoint(version: Path, folder: Path) -> Path:
     """A copy of ``version`` whose weights are all NaN, as a diverged run leaves them (no manifest)."""
-    shutil.copytree(version, folder, ignore=shutil.ignore_patterns("manifest.json", "eval", "*.onnx"))
+    shutil.copytree(version, folder, ignore=shutil.ignore_patterns("manifest.json", "eval", "onnx"))
     folder.chmod(0o755)
     for p in folder.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
@@ -160,8 +160,8 @@ def test_predict_stops_on_non_finite_probabilities_naming_the_version(tiny_versi
     broken = nan_checkpoint(tiny_version, tmp_path / "broken")
     text = tmp_path / "a.txt"
     text.write_text("Ann met Bob in Rome.\n")
-    result = run("stance-predict", "--version", str(broken), "--actors", "Ann", "--out", "-", str(text),
-                 cwd=tmp_path)
+    result = run("stance-predict", "--version", str(broken), "--backend", "torch", "--actors", "Ann",
+                 "--out", "-", str(text), cwd=tmp_path)
     assert_user_error(result, "version broken")
     assert "NaN" not in result.stdout
 
