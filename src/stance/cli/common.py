@@ -24,7 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from stance.cli.distributed import MULTIRUN_UNDER_TORCHRUN, distributed_overrides, export_slurm_env, world_size
@@ -81,11 +81,17 @@ def compose_config(name: str, overrides: list[str], user_dir: str | None = None)
         overrides = [f"hydra.searchpath=[file://{extra}]", *overrides]
     try:
         with initialize_config_dir(config_dir=str(primary), version_base="1.3"):
-            return compose(config_name=name, overrides=overrides)
+            cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(config_error_line(err)) from err
     except ValueError as err:  # Hydra's defaults list raises plain ValueErrors, e.g. for `group=null`
         raise ConfigError(f"cannot compose config {name!r} with {overrides}: {config_error_line(err)}") from err
+    # A config may read Hydra's own values (`variant: trial${hydra:job.num}` in hparams_search/):
+    # make them resolvable as in a real run, then drop the hydra node, which is no part of the job.
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 def load_job(cfg: DictConfig, cls: type[Job]) -> Job:
