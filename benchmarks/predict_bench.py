@@ -133,8 +133,9 @@ def load_split(data: str, split: str, prepared_root: str, limit: int | None):
     """Sentences and gold labels of a prepared split, from the project's data config."""
     from hydra import compose, initialize_config_dir
 
-    from stance.config import DataConfig, config_dir, to_dataclass
+    from stance.config import DataConfig, config_dir
     from stance.data import prepare
+    from stance.schemas import to_dataclass
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(config_name="evaluate", overrides=[f"data={data}"])

@@ -12,7 +12,8 @@ from hydra import compose, initialize_config_dir
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from stance.config import TrainJob, config_dir, to_dataclass  # noqa: E402
+from stance.config import TrainJob, config_dir
+from stance.schemas import to_dataclass  # noqa: E402
 
 CONFIGS = config_dir()
 NEWSMTSC = Path(os.environ.get("STANCE_NEWSMTSC_DIR", Path(__file__).resolve().parents[2] / "shared/data/newsmtsc"))

@@ -18,9 +18,10 @@ from omegaconf import OmegaConf
 import stance
 from stance.card import CARD, collect, render
 from stance.card.card import describe_encoder
-from stance.config import ModelConfig, TrainJob, _minilm_path, portable_path, to_dataclass
+from stance.config import ModelConfig, TrainJob, _minilm_path, portable_path
 from stance.files import sha256_file
 from stance.provenance import encoder_provenance
+from stance.schemas import to_dataclass
 from stance.training.curve import TRAINING_CURVE_PNG, write_training_curve
 
 ROOT = Path(__file__).resolve().parents[1]

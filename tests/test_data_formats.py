@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from stance.config import ModelConfig, PrepareJob, TrainJob, config_dir, to_dataclass
+from stance.config import ModelConfig, PrepareJob, TrainJob, config_dir
 from stance.data import DataError, build_splits, prepare
 from stance.files import sha256_file
 from stance.model import Encoding, InputBuilder, TargetSpec, load_tokenizer
+from stance.schemas import to_dataclass
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = config_dir()

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from stance.config import DataConfig, PrepareJob, config_dir, to_dataclass
+from stance.config import DataConfig, PrepareJob, config_dir
 from stance.data import DataError, Sentence, Target, build_splits, carve_splits, fingerprint, load_prepared, prepare
 from stance.data import prepared as prepared_module
+from stance.schemas import to_dataclass
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = config_dir()

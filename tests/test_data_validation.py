@@ -11,8 +11,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
-from stance.config import ConfigError, DataConfig, PrepareJob, config_dir, to_dataclass
+from stance.config import ConfigError, DataConfig, PrepareJob, config_dir
 from stance.data import DataError, build_splits, load_prepared, prepare
+from stance.schemas import to_dataclass
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = config_dir()

@@ -25,7 +25,7 @@ from stance.model import Encoding, load_tokenizer, predict_proba
 from stance.predict import run_prediction
 from stance.predict.backends import load_predictor
 from stance.predict.documents import Document
-from stance.predict.mentions import ActorFinder
+from stance.predict.finder import ActorFinder
 from stance.predict.run import predict_documents
 
 from .test_hostile_input import HOSTILE_LINES

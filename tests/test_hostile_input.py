@@ -29,10 +29,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stance.cli.common import check_overrides
-from stance.config import PrepareJob, TrainJob, config_dir, to_dataclass
+from stance.config import PrepareJob, TrainJob, config_dir
 from stance.data import build_splits
 from stance.errors import StanceError
 from stance.predict.documents import read_documents
+from stance.schemas import to_dataclass
 
 # Fast-suite budget: a few dozen inputs per property; the `slow` run below tries many more.
 FAST = settings(max_examples=40, deadline=timedelta(seconds=5), database=None,

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import stance
-from stance.config import CONFIG_DIR, PrepareJob, to_dataclass
+from stance.config import CONFIG_DIR, PrepareJob
+from stance.schemas import to_dataclass
 
 PACKAGE = Path(stance.__file__).parent
 ROOT = Path(__file__).resolve().parents[1]

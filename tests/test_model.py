@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stance.config import ConfigError, ModelConfig, TrainJob, to_dataclass
+from stance.config import ConfigError, ModelConfig, TrainJob
 from stance.labels import LabelSet
 from stance.model import Encoding, InputBuilder, TargetSpec, build_model, collate
+from stance.schemas import to_dataclass
 
 from .conftest import compose_config
 

@@ -25,9 +25,10 @@ from hydra import compose, initialize_config_dir
 from stance.card.card import target_kind
 from stance.cli.hints import hint_for_missing_config
 from stance.cli.overrides import custom_data_name
-from stance.config import ConfigError, DataConfig, PrepareJob, config_dir, to_dataclass
+from stance.config import ConfigError, DataConfig, PrepareJob, config_dir
 from stance.data import DataError, build_splits, prepare, validate_config
 from stance.data.inspect import inspect_corpus
+from stance.schemas import to_dataclass
 
 ROOT = Path(__file__).resolve().parents[1]
 

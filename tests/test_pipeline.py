@@ -12,13 +12,14 @@ import pytest
 from huggingface_hub import ModelCard
 
 from stance.card import CARD
-from stance.config import EvaluateJob, _minilm_path, to_dataclass
+from stance.config import EvaluateJob, _minilm_path
 from stance.evaluation.predictions import PREDICTIONS_JSONL
 from stance.evaluation.render import CONFUSION_PNG, RELIABILITY_PNG
 from stance.evaluation.report import METRICS_JSON, REPORT_MD
 from stance.files import sha256_file
 from stance.pipeline import run_evaluation, run_training
 from stance.registry import Registry
+from stance.schemas import to_dataclass
 
 from .conftest import compose_config
 

@@ -30,10 +30,11 @@ ARTICLE = Path(__file__).parent / "fixtures" / "articles" / "geneva_talks.txt"
 
 # Imports of these (and their submodules) fail in the child process: the ONNX path must not need them.
 BLOCKER = '''
+import os
 import sys
 
 class _Blocked:
-    BLOCKED = ("torch", "transformers")
+    BLOCKED = tuple(os.environ.get("STANCE_TEST_BLOCKED", "torch,transformers").split(","))
 
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in self.BLOCKED:
@@ -60,10 +61,10 @@ def edge_sentences() -> list[SentenceTargets]:
     ]
 
 
-def blocked_env(tmp_path: Path) -> dict[str, str]:
+def blocked_env(tmp_path: Path, blocked: str = "torch,transformers") -> dict[str, str]:
     (tmp_path / "sitecustomize.py").write_text(BLOCKER)
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "src")]),
-            "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+            "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "STANCE_TEST_BLOCKED": blocked}
 
 
 # ---------------------------------------------------------------- publish time
@@ -194,6 +195,31 @@ def test_cli_with_the_onnx_backend_imports_no_torch(tiny_version, tmp_path):
     expected = run_prediction(PredictJob(version=str(tiny_version), inputs=[str(ARTICLE)], backend="onnx",
                                          threads=1, table=False, progress=False)).rows
     assert rows == expected and len(rows) == 18
+
+
+def test_a_plain_cli_run_imports_no_hydra_either(tiny_version, tmp_path):
+    # Without --set the packaged predict.yaml is not composed (cold start); Hydra, OmegaConf and
+    # huggingface_hub are blocked here, and the rows are still those of the composed run above.
+    out = tmp_path / "rows.jsonl"
+    cmd = [sys.executable, "-m", "stance.cli.predict", str(ARTICLE), "--version", str(tiny_version),
+           "--threads", "1", "--out", str(out), "--no-table"]
+    env = blocked_env(tmp_path, "torch,transformers,hydra,omegaconf,huggingface_hub")
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with_set = tmp_path / "with_set.jsonl"
+    done = subprocess.run(cmd[:-3] + ["--out", str(with_set), "--no-table", "--set", "batch_size=64"],
+                          env=blocked_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert out.read_text() == with_set.read_text() and out.read_text()
+
+
+def test_the_packaged_predict_config_composes_to_the_dataclass_defaults():
+    # What lets a plain stance-predict skip Hydra: composing predict.yaml adds nothing to PredictJob().
+    from stance.cli.common import compose_config
+    from stance.config import PredictJob
+    from stance.schemas import to_dataclass
+
+    assert to_dataclass(compose_config("predict", [], None), PredictJob) == PredictJob()
 
 
 # ---------------------------------------------------------------- the Python API

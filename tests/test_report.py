@@ -271,8 +271,9 @@ def test_comparison_refuses_different_pairs_or_gold():
 
 @pytest.mark.slow
 def test_training_and_stance_evaluate_write_reports_and_a_comparison(make_job, tmp_path):
-    from stance.config import EvaluateJob, to_dataclass
+    from stance.config import EvaluateJob
     from stance.pipeline import run_evaluation, run_training
+    from stance.schemas import to_dataclass
 
     from .conftest import compose_config
 

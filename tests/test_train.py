@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from stance.config import TrainJob, to_dataclass
+from stance.config import TrainJob
 from stance.labels import LabelSet
 from stance.model import build_model
+from stance.schemas import to_dataclass
 from stance.training import StanceTrainer, training_args
 from tests.conftest import CONFIGS, compose_config
 

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from stance.config import PrepareJob, to_dataclass
+from stance.config import PrepareJob
 from stance.data import prepare, read_corpus
 from stance.errors import AliasTableError
 from stance.predict.mentions import ActorMatcher, load_alias_table
+from stance.schemas import to_dataclass
 
 from .conftest import compose_config
 

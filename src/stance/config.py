@@ -1,34 +1,30 @@
 """Typed configuration of every job: the only place where defaults live.
 
-Each job dataclass (``TrainJob``, ``PrepareJob``, ``EvaluateJob``,
-``PredictJob``) is registered with Hydra's ConfigStore as the schema of its
-command's primary config (``stance/conf/<command>.yaml`` lists it first in its
-defaults), so YAML files hold only what differs from these defaults. The entry
-points turn the composed config into these dataclasses with
-:func:`to_dataclass`; the rest of the code sees typed objects, never a
-``DictConfig``. OmegaConf's structured merge checks types and unknown keys, and
-its error names the offending key.
+Plain dataclasses with their checks, importable without Hydra or OmegaConf (the
+cold start of ``stance-predict`` pays for neither).  :mod:`stance.schemas`
+registers each job dataclass (``TrainJob``, ``PrepareJob``, ``EvaluateJob``,
+``PredictJob``) with Hydra's ConfigStore as the schema of its command's primary
+config (``stance/conf/<command>.yaml`` lists it first in its defaults), so YAML
+files hold only what differs from these defaults, and turns a composed config
+into these dataclasses; the rest of the code sees typed objects, never a
+``DictConfig``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-
-from huggingface_hub.errors import HFValidationError
-from huggingface_hub.utils import validate_repo_id
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from typing import Any
 
 from stance.errors import ConfigError
 from stance.labels import DEFAULT_LABELS
 
 CONFIG_DIR = Path(__file__).parent / "conf"  # package data: works from a wheel, from any folder
+# omegaconf.MISSING's value, written out so that importing the dataclasses does not import
+# omegaconf (stance-predict's cold start); stance.schemas hands them to OmegaConf.
+MISSING = "???"
 MIN_MAX_LENGTH = 16  # model.max_length below this leaves no room for a sentence beside the special tokens
 
 
@@ -63,17 +59,6 @@ def portable_path(value: str) -> str:
     if path.is_relative_to(package):
         return "${pkg:" + str(path.relative_to(package)) + "}"
     return f"<local>/{path.name}"
-
-
-def register_resolvers() -> None:
-    """``${minilm:}`` is the bundled encoder; ``${pkg:datasets/x}`` a path in the package."""
-    if not OmegaConf.has_resolver("minilm"):
-        OmegaConf.register_new_resolver("minilm", _minilm_path)
-    if not OmegaConf.has_resolver("pkg"):
-        OmegaConf.register_new_resolver("pkg", _package_path)
-
-
-register_resolvers()
 
 
 def config_dir() -> Path:
@@ -341,6 +326,7 @@ class PredictJob:
     id_field: str = "id"  # JSONL input: the document id (default: file:line)
     actors: list[str] = field(default_factory=list)  # only these actors; empty: every actor of the table
     alias_table: str | None = None  # YAML file or folder; null: the bundled world-affairs table; none: only actors
+    officials: bool = True  # also find titled officials the table lacks ("Foreign Minister X"); docs/predict.md
     mentions: str = "each"  # each: a row per mention; aggregate: a row per (sentence, actor)
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
     backend: str = "onnx"  # onnx (int8, the default: docs/predict.md says why) | onnx-fp32 | torch
@@ -379,66 +365,6 @@ def portable_train_job(job: TrainJob) -> TrainJob:
     )
 
 
-# Schemas of the primary configs: conf/<command>.yaml starts its defaults list
-# with one of these names, so every key a YAML file leaves out has the
-# dataclass default above, and a misspelt key fails at composition.
-SCHEMAS = {"train_schema": TrainJob, "prepare_schema": PrepareJob, "evaluate_schema": EvaluateJob,
-           "predict_schema": PredictJob}
-
-
-def register_schemas() -> None:
-    store = ConfigStore.instance()
-    for name, cls in SCHEMAS.items():
-        store.store(name=name, node=cls)
-
-
-register_schemas()
-
-T = TypeVar("T")
-
-
-def _unknown_keys(value: Any, cls: type, prefix: str = "") -> list[str]:
-    """Keys in ``value`` that ``cls`` has no field for (Hydra's ``+key=`` adds them past the schema)."""
-    if not isinstance(value, dict) or not dataclasses.is_dataclass(cls):
-        return []
-    hints = typing.get_type_hints(cls)
-    unknown = []
-    for key, sub in value.items():
-        if key not in hints:
-            unknown.append(f"{prefix}{key}")
-            continue
-        hint = hints[key]
-        if typing.get_origin(hint) is dict and dataclasses.is_dataclass(typing.get_args(hint)[1]):
-            for name, item in (sub or {}).items():  # e.g. mix.<name> is a DataConfig
-                unknown += _unknown_keys(item, typing.get_args(hint)[1], f"{prefix}{key}.{name}.")
-        else:
-            unknown += _unknown_keys(sub, hint, f"{prefix}{key}.")
-    return unknown
-
-
-def to_dataclass(cfg: DictConfig | dict, cls: type[T]) -> T:
-    """Validate a composed config against ``cls`` and return the typed object."""
-    plain = OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg
-    unknown = _unknown_keys(plain, cls)
-    if unknown:
-        more = f" (and {len(unknown) - 1} more)" if unknown[1:] else ""
-        raise ConfigError(f"unknown config key {unknown[0]}{more}")
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(cls), cfg)
-        obj = OmegaConf.to_object(merged)
-    except OmegaConfBaseException as err:
-        # OmegaConf's message runs over several lines (key, then types); one line, led by the key.
-        first = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
-        key = getattr(err, "full_key", None)
-        raise ConfigError(f"bad config value for {key}: {first}" if key else f"bad config: {first}") from err
-    return obj  # type: ignore[return-value]
-
-
-def to_yaml(obj: Any) -> str:
-    """A dataclass (or config) as YAML, for manifests and resolved-config files."""
-    return OmegaConf.to_yaml(OmegaConf.structured(obj) if not isinstance(obj, DictConfig) else obj)
-
-
 def _require(ok: bool, key: str, value: Any, rule: str) -> None:
     if not ok:
         raise ConfigError(f"bad config value {key}={value!r}; {rule}")
@@ -458,6 +384,10 @@ def check_model_source(name: str, key: str) -> None:
         return
     if Path(name).expanduser().exists():
         raise ConfigError(f"bad config value {key}={name!r}; a model must be a folder, not a file")
+    # Imported here, not at the top: huggingface_hub costs stance-predict's cold start ~0.1 s.
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
     try:
         validate_repo_id(name)
     except HFValidationError:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from stance.card import write_card
-from stance.config import DataConfig, EvaluateJob, TrainJob, portable_train_job, to_yaml
+from stance.config import DataConfig, EvaluateJob, TrainJob, portable_train_job
 from stance.data import Prepared, prepare
 from stance.errors import ConfigError, DivergenceError
 from stance.evaluation import MAIN_METRIC, SplitResult, evaluate_checkpoint, evaluate_splits, split_meta
@@ -38,6 +38,7 @@ from stance.predict.onnx_export import export_for_version
 from stance.provenance import encoder_provenance, git_state, library_versions
 from stance.registry import MANIFEST, Registry
 from stance.runs import Run, complete_checkpoints, open_run
+from stance.schemas import to_yaml
 from stance.training import check_train_config, fine_tune
 from stance.training.callbacks import GracefulStop
 

@@ -29,8 +29,9 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from stance.cli.distributed import MULTIRUN_UNDER_TORCHRUN, distributed_overrides, export_slurm_env, world_size
 from stance.cli.hints import hint_for_missing_config
-from stance.config import config_dir, to_dataclass
+from stance.config import config_dir
 from stance.errors import USER_ERROR_EXIT, ConfigError, StanceError
+from stance.schemas import to_dataclass
 
 Job = TypeVar("Job")
 

@@ -40,10 +40,10 @@ from stance.errors import AliasTableError, CheckpointError, InputError
 from stance.predict.api import StancePredictor
 from stance.predict.backends import default_threads, load_predictor, resolve_version
 from stance.predict.documents import Document, GivenTarget, decode_text, read_documents
+from stance.predict.finder import ActorFinder
 from stance.predict.mentions import (
     DEFAULT_TABLE,
     Actor,
-    ActorFinder,
     ActorMatcher,
     Mention,
     actors_from_names,
@@ -51,6 +51,7 @@ from stance.predict.mentions import (
     load_alias_table,
     select_actors,
 )
+from stance.predict.officials import OfficialsFinder, title_rules
 from stance.predict.onnx_files import find_export
 from stance.predict.outputs import PredictResult, build_rows, format_table, summarise
 from stance.predict.predictor import Predictor
@@ -72,10 +73,11 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "DEFAULT_TABLE", "Actor", "ActorFinder", "ActorMatcher", "AliasTableError", "CheckpointError", "Document",
-    "GivenTarget", "InputError", "Mention", "PredictJob", "PredictResult", "Predictor", "SegmentationConfig",
-    "Sentence", "StancePredictor", "actors_from_names", "build_rows", "bundled_table_dir", "decode_text",
-    "default_threads", "export_for_version", "export_onnx", "find_export", "format_table", "load_alias_table",
-    "load_predictor", "predict_documents", "read_documents", "resolve_version", "run_prediction", "segment",
-    "select_actors", "sentences_of", "summarise",
+    "Actor", "ActorFinder", "ActorMatcher", "actors_from_names", "AliasTableError", "build_rows",
+    "bundled_table_dir", "CheckpointError", "decode_text", "DEFAULT_TABLE", "default_threads", "Document",
+    "export_for_version", "export_onnx", "find_export", "format_table", "GivenTarget", "InputError",
+    "load_alias_table", "load_predictor", "Mention", "OfficialsFinder", "predict_documents", "PredictJob",
+    "Predictor", "PredictResult", "read_documents", "resolve_version", "run_prediction", "segment",
+    "SegmentationConfig", "select_actors", "Sentence", "sentences_of", "StancePredictor", "summarise",
+    "title_rules",
 ]

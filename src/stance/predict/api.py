@@ -25,7 +25,8 @@ from stance.labels import LabelSet
 from stance.model.encoding import SentenceTargets, TargetSpec
 from stance.predict.backends import load_predictor, resolve_version
 from stance.predict.documents import Document
-from stance.predict.mentions import Actor, ActorFinder, Mention
+from stance.predict.finder import ActorFinder
+from stance.predict.mentions import Actor, Mention
 from stance.predict.outputs import build_rows, summarise
 from stance.predict.predictor import Predictor
 from stance.predict.segmentation import Sentence, sentences_of
@@ -49,7 +50,7 @@ class StancePredictor:
         """What ``stance-predict`` loads for a checked job."""
         job.check()
         path = resolve_version(job.version, job.registry)
-        finder = ActorFinder(job.alias_table, job.actors)
+        finder = ActorFinder(job.alias_table, job.actors, job.segmentation.language if job.officials else None)
         model = load_predictor(path, job.backend, job.onnx_cache, job.threads)
         return cls(model, finder, job.segmentation, job.mentions, job.batch_size)
 

@@ -24,9 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from stance.errors import AliasTableError, ConfigError, InputError
-from stance.predict.documents import Document
-from stance.predict.segmentation import Sentence
+from stance.errors import AliasTableError
 
 DEFAULT_TABLE = "world_affairs"
 
@@ -175,44 +173,3 @@ def select_actors(table: list[Actor], names: list[str]) -> list[Actor]:
         actor = by_key.get(name.lower()) or actors_from_names([name])[0]
         chosen.setdefault(actor.name, actor)
     return list(chosen.values())
-
-
-class ActorFinder:
-    """Matchers for the whole run and for documents that name their own actors."""
-
-    def __init__(self, alias_table: str | None, names: list[str]) -> None:
-        self.table = [] if alias_table == "none" else load_alias_table(alias_table)
-        self.actors = select_actors(self.table, names) if names else self.table
-        if not self.actors:
-            raise ConfigError("no actors to look for: the alias table is empty and no actors were given")
-        self.matcher = ActorMatcher(self.actors)
-        self._per_doc: dict[tuple[str, ...], ActorMatcher] = {}
-
-    def matcher_for(self, doc: Document) -> ActorMatcher:
-        if not doc.actors:
-            return self.matcher
-        key = tuple(doc.actors)
-        if key not in self._per_doc:
-            self._per_doc[key] = ActorMatcher(select_actors(self.table, list(key)))
-        return self._per_doc[key]
-
-    def mentions(self, doc: Document, sentences: list[Sentence]) -> list[list[Mention]]:
-        """Mentions per sentence, with offsets into the sentence text."""
-        if doc.targets is not None:
-            return self._given(doc, sentences)
-        matcher = self.matcher_for(doc)
-        return [matcher.find(s.text) for s in sentences]
-
-    def _given(self, doc: Document, sentences: list[Sentence]) -> list[list[Mention]]:
-        out: list[list[Mention]] = [[] for _ in sentences]
-        for target in doc.targets or []:
-            home = next((s for s in sentences if s.start <= target.start and target.end <= s.end), None)
-            if home is None:
-                raise InputError(f"{target.where}: span {target.start}-{target.end} "
-                                 "does not lie inside one sentence; set segmentation.enabled=false "
-                                 "for input that is already one sentence per row")
-            surface = doc.text[target.start:target.end]
-            actor = target.actor or self.matcher.resolve(surface) or surface
-            start, end = target.start - home.start, target.end - home.start
-            out[home.index].append(Mention(actor, surface, start, end))
-        return out

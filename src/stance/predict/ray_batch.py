@@ -30,7 +30,7 @@ from stance.errors import InputError, StanceError
 from stance.files import sha256_text, write_text_atomic
 from stance.predict.backends import load_predictor
 from stance.predict.documents import input_files, read_documents
-from stance.predict.mentions import ActorFinder
+from stance.predict.finder import ActorFinder
 from stance.predict.outputs import jsonl_text
 from stance.predict.run import predict_documents, resolve_version
 
@@ -61,7 +61,7 @@ class LabelFiles:
         threads = job.threads or 1  # one CPU per actor by default: the pool's size is the parallelism
         torch.set_num_threads(threads)
         self.predictor = load_predictor(Path(model_path), job.backend, job.onnx_cache, threads)
-        self.finder = ActorFinder(job.alias_table, job.actors)
+        self.finder = ActorFinder(job.alias_table, job.actors, job.segmentation.language if job.officials else None)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         done: dict[str, list[Any]] = {"path": [], "rows": [], "error": []}

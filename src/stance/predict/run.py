@@ -17,7 +17,8 @@ from stance.config import PredictJob, SegmentationConfig
 from stance.predict.api import StancePredictor
 from stance.predict.backends import default_threads, resolve_version
 from stance.predict.documents import Document, read_documents
-from stance.predict.mentions import Actor, ActorFinder
+from stance.predict.finder import ActorFinder
+from stance.predict.mentions import Actor
 from stance.predict.outputs import PredictResult, format_table, write_outputs
 from stance.predict.predictor import Predictor
 

@@ -21,7 +21,8 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.integrations import MLflowCallback, TensorBoardCallback
 
-from stance.config import TrainJob, to_yaml
+from stance.config import TrainJob
+from stance.schemas import to_yaml
 
 
 def tracking_locations(job: TrainJob, backends: list[str], run_name: str | None) -> dict[str, str]:
