@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--id-field", help="JSONL field holding the document id (default: id)")
     p.add_argument("--actors", help='only these actors, comma-separated: "China,Russia,NATO"')
     p.add_argument("--alias-table", help="alias table YAML file or folder; 'none' for --actors only")
+    p.add_argument("--officials", action=argparse.BooleanOptionalAction, default=None,
+                   help="also find titled officials the alias table lacks (default: on)")
     p.add_argument("--mentions", choices=["each", "aggregate"],
                    help="a row per mention, or one per (sentence, actor)")
     p.add_argument("--no-segment", action="store_true", help="each text is one sentence")
