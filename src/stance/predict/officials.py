@@ -125,13 +125,16 @@ class OfficialsFinder:
         return start, name
 
     def _actor_before(self, text: str, title_start: int, known: list[Mention]) -> str | None:
-        """The actor just before the title: "Egypt's foreign minister", "the Kenyan deputy envoy"."""
+        """The actor just before the title: "Egypt's foreign minister", "US Treasury Secretary",
+        "the Taliban government's spokesman", "Ecuador, whose President"."""
         before = [m for m in known if m.end <= title_start]
         if not before:
             return None
         nearest = max(before, key=lambda m: m.end)
-        between = re.sub(r"^['’]s?", "", text[nearest.end:title_start])
-        return nearest.actor if all(w in self.rules.modifiers for w in between.split()) else None
+        between = re.sub(r"^(?:['’]s?|,\s+whose)", "", text[nearest.end:title_start])
+        words = [_POSSESSIVE.sub("", w) for w in between.split()]
+        # Modifiers and capitalised portfolio words ("Defense", "Information") may stand between.
+        return nearest.actor if all(w in self.rules.modifiers or w[:1].isupper() for w in words) else None
 
     def _actor_after(self, text: str, title_end: int, known: list[Mention]) -> str | None:
         """The actor a title belongs to: "spokesman for the Chinese foreign ministry"."""
