@@ -111,10 +111,11 @@ def test_the_command_writes_both_reports_and_refuses_bad_input(tiny_version, art
     report, out = tmp_path / "e2e.md", tmp_path / "e2e.json"
     table = str(articles.parent / "table.yaml")
     assert b.main(["--articles", str(articles), "--version", str(tiny_version), "--threads", "1",
-                   "--alias-table", table, "--alias-table", "bundled",
+                   "--alias-table", table, "--alias-table", "bundled", "--backend", "onnx", "--backend", "torch",
                    "--report", str(report), "--json", str(out)]) == 0
     results = json.loads(out.read_text())["results"]
-    assert (results[table]["found"], results["bundled"]["found"]) == (5, 6)  # Geneva is in no table
+    assert list(results) == [f"{table}, onnx", "bundled, onnx", f"{table}, torch", "bundled, torch"]
+    assert [r["found"] for r in results.values()] == [5, 6, 5, 6]  # Geneva is in no table
     assert "| 7 | 5 (4) | 2 | 1 | 71.4% | 83.3% | 80.0% |" in report.read_text()
 
     (articles / "a3.txt").write_text("id: a3\n---\n[Russia|angry] spoke.\n", encoding="utf-8")
