@@ -99,7 +99,13 @@ def _check_unannotated(sentence: str, targets: list[dict], where: str, matcher: 
             raise ArticleError(f"{where}: alias {m.mention!r} ({m.actor}) at {m.start} is not annotated")
 
 
-def parse_article(path: Path, matcher: ActorMatcher) -> Article:
+def read_article(path: Path, matcher: ActorMatcher) -> tuple[dict[str, str], list[tuple[str, list[dict]]]]:
+    """An article's header and every sentence line, with or without actors, as (text, targets).
+
+    ``benchmarks/end_to_end.py`` rebuilds the raw article text from these, so
+    it needs the sentences without actors too; :func:`parse_article` keeps only
+    the sentences with pairs.
+    """
     lines = path.read_text(encoding="utf-8").splitlines()
     if "---" not in lines:
         raise ArticleError(f"{path}: missing '---' line between header and sentences")
@@ -111,15 +117,19 @@ def parse_article(path: Path, matcher: ActorMatcher) -> Article:
             if not sep:
                 raise ArticleError(f"{path}:{n}: header line must be 'key: value'")
             header[key.strip()] = value.strip()
-    doc_id = header.get("id") or path.stem
     if "split" in header and header["split"] not in PINNABLE_SPLITS:
         n = next(i for i, line in enumerate(lines[:cut], 1) if line.partition(":")[0].strip() == "split")
         raise ArticleError(f"{path}:{n}: header 'split' is {header['split']!r}; use one of {PINNABLE_SPLITS}")
+    sentences = [parse_sentence(line.strip(), f"{path.name}:{n}", matcher)
+                 for n, line in enumerate(lines[cut + 1 :], cut + 2) if line.strip()]
+    return header, sentences
+
+
+def parse_article(path: Path, matcher: ActorMatcher) -> Article:
+    header, sentences = read_article(path, matcher)
+    doc_id = header.get("id") or path.stem
     article = Article(doc_id=doc_id, header=header)
-    for n, line in enumerate(lines[cut + 1 :], cut + 2):
-        if not line.strip():
-            continue
-        sentence, targets = parse_sentence(line.strip(), f"{path.name}:{n}", matcher)
+    for sentence, targets in sentences:
         if not targets:
             continue  # sentences without actors carry no pairs
         idx = len(article.rows)
