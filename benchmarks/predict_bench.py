@@ -330,16 +330,23 @@ def main(argv: list[str] | None = None) -> int:
         worker(args)
         return 0
 
+    from stance.errors import USER_ERROR_EXIT, StanceError
     from stance.predict import default_threads, export_onnx, resolve_version
+    from stance.registry import verify_checkpoint
 
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
     args.threads = args.threads or default_threads()
-    version = resolve_version(args.version, args.registry)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    sentences, gold, labels = load_split(args.data, args.split, args.prepared_root, args.limit)
-    if any(b.startswith("onnx") for b in backends):
-        export_onnx(version, "int8", args.onnx_cache)  # once, before any timing
+    try:  # a missing, tampered or foreign version, or bad data, is one line before any timing
+        version = resolve_version(args.version, args.registry)
+        verify_checkpoint(version)
+        sentences, gold, labels = load_split(args.data, args.split, args.prepared_root, args.limit)
+        if any(b.startswith("onnx") for b in backends):
+            export_onnx(version, "int8", args.onnx_cache)  # once, before any timing
+    except StanceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return USER_ERROR_EXIT
     stance_backends = [b for b in backends if b != "baseline"]
     cold = cold_start(stance_backends, args, version) if args.cold_runs else []
     limit = fp32_limit(version, sentences, args.threads)
