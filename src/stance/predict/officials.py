@@ -70,7 +70,6 @@ class OfficialsFinder:
         name = rf"{_TOKEN}(?:\s(?:(?:{particle})[\s-])*{_TOKEN}){{0,4}}"
         self._before = re.compile(rf"(?<![\w-])(?i:{title})\s+(?P<name>{name})")
         self._after = re.compile(rf"(?P<name>{name}),\s+(?P<gap>(?:[\w'’.-]+\s+){{0,5}}?)(?i:{title})(?![\w-])")
-        self._title_end = re.compile(rf"(?i:{title})(?![\w-])")
 
     def find(self, sentences: list[str], table: list[list[Mention]]) -> list[list[Mention]]:
         """Official mentions per sentence, never overlapping the table's own mentions."""
