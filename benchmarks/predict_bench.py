@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backends", default="baseline,torch,onnx-fp32,onnx")
     p.add_argument("--cold-runs", type=int, default=3, help="timed cold starts per backend (0: skip)")
     p.add_argument("--threads", type=int, help="CPU threads for every backend (default: as stance-predict)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, help="default: stance-predict's")
     p.add_argument("--warmup", type=int, default=8, help="sentences run once before timing")
     p.add_argument("--onnx-cache")
     p.add_argument("--report", help="write the results table (markdown) here")
@@ -330,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         worker(args)
         return 0
 
+    from stance.config import PredictJob
     from stance.errors import USER_ERROR_EXIT, StanceError
     from stance.predict import default_threads, export_onnx, resolve_version
     from stance.registry import verify_checkpoint
@@ -337,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
     args.threads = args.threads or default_threads()
+    args.batch_size = args.batch_size or PredictJob.batch_size
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     try:  # a missing, tampered or foreign version, or bad data, is one line before any timing
         version = resolve_version(args.version, args.registry)

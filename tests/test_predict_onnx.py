@@ -207,7 +207,7 @@ def test_a_plain_cli_run_imports_no_hydra_either(tiny_version, tmp_path):
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     with_set = tmp_path / "with_set.jsonl"
-    done = subprocess.run(cmd[:-3] + ["--out", str(with_set), "--no-table", "--set", "batch_size=64"],
+    done = subprocess.run(cmd[:-3] + ["--out", str(with_set), "--no-table", "--set", "table=false"],
                           env=blocked_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert out.read_text() == with_set.read_text() and out.read_text()
