@@ -69,6 +69,15 @@ def test_chosen_actors_keep_only_officials_linked_to_them(table: str) -> None:
     assert found(table, text, names=["Nigeria"]) == [("Nigeria", "Nigeria"), ("Yusuf Tuggar", "Nigeria")]
 
 
+def test_a_documents_own_actors_keep_only_officials_linked_to_them(table: str) -> None:
+    text = "Nigeria's foreign minister Yusuf Tuggar met Tomas Vrba, the Czech deputy foreign minister."
+    finder = ActorFinder(table, [], "en")
+    doc = Document("d", text, "<test>", actors=["Nigeria"])
+    sentences = sentences_of(doc, SegmentationConfig())
+    found = [(m.mention, m.actor) for per in finder.mentions(doc, sentences) for m in per]
+    assert found == [("Nigeria", "Nigeria"), ("Yusuf Tuggar", "Nigeria")]
+
+
 def test_officials_off_finds_table_actors_only(table: str) -> None:
     text = "Nigeria's foreign minister Yusuf Tuggar rejected the plan."
     assert found(table, text, officials=None) == [("Nigeria", "Nigeria")]

@@ -71,7 +71,7 @@ def compose_job(overrides: list[str], user_dir: str | None = None, name: str = "
     """``<name>.yaml`` (from ``user_dir`` when it holds one) with Hydra overrides, as a typed PredictJob."""
     if not overrides and user_dir is None and name == "predict":
         # The packaged predict.yaml holds only its schema, so composing it gives PredictJob's
-        # defaults (tests/test_predict_cli.py checks it). Skipping Hydra here saves about half a
+        # defaults (tests/test_predict_onnx.py checks it). Skipping Hydra here saves about half a
         # second of every plain stance-predict call: its import and its composition.
         return PredictJob()
     # Imported here for the same reason: Hydra and OmegaConf only when there is something to compose.

@@ -9,12 +9,11 @@ a mention by surname in the next ("Abdelatty said").
 from __future__ import annotations
 
 import logging
-from importlib import resources
 
 from stance.errors import ConfigError, InputError
 from stance.predict.documents import Document
 from stance.predict.mentions import ActorMatcher, Mention, load_alias_table, select_actors
-from stance.predict.officials import OfficialsFinder, title_rules
+from stance.predict.officials import OfficialsFinder, has_title_file, title_rules
 from stance.predict.segmentation import Sentence
 
 log = logging.getLogger(__name__)
@@ -24,7 +23,7 @@ def officials_finder(language: str | None) -> OfficialsFinder | None:
     """The finder for a language, or None when it is off or the language has no title file."""
     if language is None:
         return None
-    if not (resources.files("stance") / "resources" / "officials" / f"{language}.yaml").is_file():
+    if not has_title_file(language):
         log.warning("no title file for language %r: officials outside the alias table are not looked for", language)
         return None
     return OfficialsFinder(title_rules(language))

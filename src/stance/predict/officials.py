@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import yaml
 
@@ -46,11 +47,18 @@ class TitleRules:
     particles: tuple[str, ...]
 
 
+def has_title_file(language: str) -> bool:
+    return _title_file(language).is_file()
+
+
+def _title_file(language: str) -> Traversable:
+    return resources.files("stance") / "resources" / "officials" / f"{language}.yaml"
+
+
 @cache
 def title_rules(language: str = "en") -> TitleRules:
     """The packaged title file of a language (read once per process)."""
-    path = resources.files("stance") / "resources" / "officials" / f"{language}.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yaml.safe_load(_title_file(language).read_text(encoding="utf-8"))
     return TitleRules(
         titles=tuple(sorted(data["titles"], key=len, reverse=True)),  # longest title first
         modifiers=frozenset(data["modifiers"]),
