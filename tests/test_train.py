@@ -113,6 +113,10 @@ def test_average_checkpoints_loads_the_mean_weights(make_job, tmp_path):
     (["train.average_checkpoints=1", "train.max_steps=5"], "unset train.max_steps"),
     (["train.epochs=2", "train.max_steps=-1", "train.average_checkpoints=2", "train.early_stopping_patience=1"],
      "exclude each other"),
+    (["train.distill=true"], r"must name the teacher versions when train.distill=true"),
+    (["train.distill_from=[v0001]"], r"and only then"),
+    (["train.distill=true", "train.distill_from=[v0001]", "train.rdrop_alpha=1"], "exclude each other"),
+    (["train.distill_weight=1.5"], r"train.distill_weight=1.5; must be in \[0,1\]"),
 ])
 def test_bad_training_combinations_are_refused(make_job, overrides, message):
     from stance.config import ConfigError
@@ -145,7 +149,10 @@ def test_every_experiment_and_ablation_config_composes_into_a_valid_job(override
     from stance.model import Encoding
     from stance.training import check_train_config
 
-    job = to_dataclass(compose_config("train", [override]), TrainJob)
+    cfg = compose_config("train", [override])
+    if cfg.train.distill:  # a distillation row needs its teachers named on the command line
+        cfg = compose_config("train", [override, "train.distill_from=[v0001]"])
+    job = to_dataclass(cfg, TrainJob)
     Encoding.from_model_config(job.model)
     check_train_config(job)
     if override.startswith("ablation="):

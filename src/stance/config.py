@@ -197,6 +197,13 @@ class TrainConfig:
     rdrop_alpha: float = 0.0  # 0 = off; R-Drop's KL weight (two dropout passes per batch, ~2x the compute)
     average_checkpoints: int = 0  # 0 = off; else the final model is the mean of the last k epoch checkpoints
     early_stopping_patience: int = 0  # 0 = off; else epochs without validation gain
+    # Knowledge distillation: trained versions (folders, or version names in `registry`) whose mean
+    # predicted probabilities on the train split become soft targets. Each must have been trained on
+    # the same prepared data, so no teacher has seen the validation or test splits.
+    distill: bool = False
+    distill_from: list[str] = field(default_factory=list)
+    distill_weight: float = 0.5  # loss = (1 - w) * cross-entropy + w * T^2 * KL(teacher || student)
+    distill_temperature: float = 1.0  # T: softens both distributions before the KL term
     eval_every_epoch: bool = True
     group_by_length: bool = True
     gradient_accumulation: int = 1
@@ -239,6 +246,12 @@ class TrainConfig:
         _require(0 <= t.rdrop_alpha < math.inf, "train.rdrop_alpha", t.rdrop_alpha, "must be 0 (off) or more")
         _require(t.average_checkpoints >= 0, "train.average_checkpoints", t.average_checkpoints,
                  "must be 0 (off) or more")
+        _require(t.distill == bool(t.distill_from), "train.distill_from", t.distill_from,
+                 "must name the teacher versions when train.distill=true (e.g. 'train.distill_from=[v0001,v0002]'),"
+                 " and only then")
+        _require(0 <= t.distill_weight <= 1, "train.distill_weight", t.distill_weight, "must be in [0,1]")
+        _require(0 < t.distill_temperature < math.inf, "train.distill_temperature", t.distill_temperature,
+                 "must be positive")
         _require(t.early_stopping_patience >= 0, "train.early_stopping_patience", t.early_stopping_patience,
                  "must be 0 (off) or more")
         _require(t.logging_steps >= 1, "train.logging_steps", t.logging_steps, "must be at least 1")

@@ -41,6 +41,7 @@ from stance.runs import Run, complete_checkpoints, open_run
 from stance.schemas import to_yaml
 from stance.training import check_train_config, fine_tune
 from stance.training.callbacks import GracefulStop
+from stance.training.distill import resolve_teachers
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,12 @@ def write_manifest(stage: Path, manifest: dict) -> None:
     write_text_atomic(stage / MANIFEST, json.dumps({**manifest, "artifacts_sha256": hashes}, indent=2, default=str))
 
 
+def data_fingerprints(prepared: Prepared, mixes: dict[str, Prepared]) -> dict[str, str]:
+    """What a run trains on, as a distillation teacher's manifest records it (``data``, ``mix.<name>``)."""
+    return {"data": prepared.manifest["fingerprint"],
+            **{f"mix.{name}": p.manifest["fingerprint"] for name, p in mixes.items()}}
+
+
 def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
@@ -160,16 +167,17 @@ def run_training(job: TrainJob) -> RunResult | None:
         prepared = prepare(job.data, job.prepared_root)
         mixes = prepare_mixes(job, labels)
         check_validation_split(job, prepared)
+        teachers = resolve_teachers(job, data_fingerprints(prepared, mixes))
         if _rank() != 0:
             run = open_run(job.work_dir, job, resume=False, lock=False)
             with tempfile.TemporaryDirectory() as scratch:
-                fine_tune(job, prepared, labels, Path(scratch), run.path, mixes)
+                fine_tune(job, prepared, labels, Path(scratch), run.path, mixes, teachers=teachers)
             return None
-        return _train_and_publish(job, prepared, mixes, labels, git, stop)
+        return _train_and_publish(job, prepared, mixes, labels, git, stop, teachers)
 
 
 def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepared], labels: LabelSet,
-                       git: dict, stop: GracefulStop) -> RunResult:
+                       git: dict, stop: GracefulStop, teachers: list[Path]) -> RunResult:
     registry = Registry(job.registry)
     eval_splits = [s for s in [job.data.validation_split, *job.data.eval_splits] if s in prepared.splits]
     with registry.stage() as staged:
@@ -180,7 +188,7 @@ def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepa
         try:
             try:
                 training = fine_tune(job, prepared, labels, staged.path, run.path, mixes, run.checkpoint, stop,
-                                     run_name=staged.version)
+                                     run_name=staged.version, teachers=teachers)
             except DivergenceError as err:
                 raise DivergenceError(f"{err}; no version published; {_last_checkpoint(run)}") from err
             (staged.path / "config.yaml").write_text(to_yaml(portable_train_job(job)))

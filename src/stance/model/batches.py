@@ -13,6 +13,9 @@ import torch
 
 from stance.labels import IGNORE_INDEX
 
+# Distillation's per-target teacher probabilities: a feature's key and the batch's (see stance.training.distill).
+SOFT_LABELS = "soft_labels"
+
 
 def collate(features: list[dict[str, Any]], pad_id: int = 0) -> dict[str, torch.Tensor]:
     """Pad token ids to the longest input and target lists to the most targets."""
@@ -33,6 +36,11 @@ def collate(features: list[dict[str, Any]], pad_id: int = 0) -> dict[str, torch.
         "target_end": pad("target_end", n_targets, 1),
         "labels": pad("labels", n_targets, IGNORE_INDEX),
     }
+    if SOFT_LABELS in features[0]:  # zeros in padded target slots, which the loss masks out
+        n_labels = len(features[0][SOFT_LABELS][0])
+        batch[SOFT_LABELS] = torch.tensor(
+            [list(f[SOFT_LABELS]) + [[0.0] * n_labels] * (n_targets - len(f[SOFT_LABELS])) for f in features],
+            dtype=torch.float32)
     return batch
 
 

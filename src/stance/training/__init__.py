@@ -2,7 +2,8 @@
 
 * ``arguments``: config checks and Trainer's ``TrainingArguments``;
 * ``features``: the training split, its features, class weights, validation metrics;
-* ``trainer``: ``StanceTrainer`` (layer-wise LR decay, R-Drop);
+* ``trainer``: ``StanceTrainer`` (layer-wise LR decay, R-Drop, distillation loss);
+* ``distill``: teacher versions' soft targets for the train split, and the distillation loss;
 * ``averaging``: the mean weights of the last epoch checkpoints;
 * ``fine_tune``: the steps above in order, returning the training record.
 

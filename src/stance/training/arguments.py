@@ -68,6 +68,9 @@ def check_train_config(job: TrainJob) -> None:
     resolve_precision(t.precision)
     if t.rdrop_alpha < 0:
         raise ConfigError(f"train.rdrop_alpha={t.rdrop_alpha} must be >= 0")
+    if t.distill_from and t.rdrop_alpha > 0:
+        raise ConfigError("train.distill_from and train.rdrop_alpha exclude each other: the R-Drop pass "
+                          "has no distillation term")
     if t.average_checkpoints < 0:
         raise ConfigError(f"train.average_checkpoints={t.average_checkpoints} must be >= 0")
     if t.average_checkpoints > 0:

@@ -12,6 +12,7 @@ from stance.data import Prepared
 from stance.evaluation import score
 from stance.labels import IGNORE_INDEX, LabelSet
 from stance.model import InputBuilder, TargetSpec
+from stance.training.distill import SOFT_LABELS
 
 
 def training_split(prepared: Prepared, mixes: dict[str, Prepared]) -> datasets.Dataset:
@@ -21,16 +22,23 @@ def training_split(prepared: Prepared, mixes: dict[str, Prepared]) -> datasets.D
 
 
 def encode_split(ds: datasets.Dataset, builder: InputBuilder, labels: LabelSet) -> datasets.Dataset:
-    """Prepared sentences -> model features (one row per input sequence)."""
+    """Prepared sentences -> model features (one row per input sequence).
+
+    A ``soft_labels`` column (distillation's per-target teacher probabilities)
+    follows its targets into the features.
+    """
 
     # One sentence may become several inputs (one per target, or per group of
     # targets), so the map is batched and returns however many rows it makes.
     def encode(batch: dict[str, list]) -> dict[str, list]:
         out: dict[str, list] = {}
-        for text, targets in zip(batch["text"], batch["targets"], strict=True):
+        soft = batch.get(SOFT_LABELS) or [None] * len(batch["text"])
+        for text, targets, probs in zip(batch["text"], batch["targets"], soft, strict=True):
             specs = [TargetSpec(t["start"], t["end"], t["mention"], labels.encode(t["label"]), i)
                      for i, t in enumerate(targets)]
             for feature in builder.encode(text, specs):
+                if probs is not None:
+                    feature[SOFT_LABELS] = [probs[k] for k in feature["target_key"]]
                 for key, value in feature.items():
                     out.setdefault(key, []).append(value)
         return out

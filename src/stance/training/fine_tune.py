@@ -26,6 +26,7 @@ from stance.training.arguments import check_train_config, report_to, resolve_pre
 from stance.training.averaging import average_checkpoints
 from stance.training.callbacks import DivergenceGuard, GracefulStop, SaveEvery
 from stance.training.curve import TRAINING_CURVE_PNG, write_training_curve
+from stance.training.distill import SOFT_LABELS, soft_targets
 from stance.training.features import class_weights, compute_metrics_fn, encode_split, training_split
 from stance.training.tracking import RunInfoCallback, tracking_env, tracking_locations
 from stance.training.trainer import StanceTrainer
@@ -37,18 +38,26 @@ def _rounded(x: float | None) -> float | None:
 
 def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path, work_dir: Path,
               mixes: dict[str, Prepared] | None = None, resume_from: Path | None = None,
-              stop: GracefulStop | None = None, run_name: str | None = None) -> dict[str, Any]:
+              stop: GracefulStop | None = None, run_name: str | None = None,
+              teachers: list[Path] | None = None) -> dict[str, Any]:
     """Train and save the best model, tokenizer and config into ``out_dir``.
 
     ``resume_from``: a Trainer checkpoint in ``work_dir`` to continue from.
     ``stop``: a :class:`GracefulStop` whose signal, once training started, saves a
     checkpoint and ends in :class:`RunInterrupted`. A non-finite loss or gradient
     ends in :class:`DivergenceError`. ``run_name`` is the version being trained, for experiment tracking.
+    ``teachers``: version folders (checked by ``resolve_teachers``) whose mean predictions are soft targets.
     """
     has_val = job.data.validation_split in prepared.splits
     check_train_config(job)
-    set_seed(job.seed)
     train_ds = training_split(prepared, mixes or {})
+    distillation = None
+    if teachers:
+        # Ahead of set_seed, so the seeded steps below run exactly as they do without distillation.
+        soft, distillation = soft_targets(teachers, train_ds, labels, job.train.distill_temperature,
+                                          job.train.eval_batch_size, job.train.progress)
+        train_ds = train_ds.add_column(SOFT_LABELS, soft)
+    set_seed(job.seed)
     extra = {"label_smoothing": job.train.label_smoothing}
     if job.train.class_weights:
         extra["class_weights"] = class_weights(train_ds, labels)
@@ -77,6 +86,8 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
             trainer.add_callback(RunInfoCallback(job, run_name, list(trainer.callback_handler.callbacks)))
         trainer.layer_lr_decay = job.train.layer_lr_decay
         trainer.rdrop_alpha = job.train.rdrop_alpha
+        trainer.distill_weight = job.train.distill_weight
+        trainer.distill_temperature = job.train.distill_temperature
         started = time.perf_counter()
         outcome = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if stop is not None and stop.signum is not None:
@@ -114,6 +125,7 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
         # None while averaging: no best-model metric is set then (see training_args).
         "best_checkpoint": Path(best).name if (best := trainer.state.best_model_checkpoint) else None,
         "averaged_checkpoints": averaged,
+        "distillation": distillation,  # teachers and the soft targets' time (not in wall_seconds)
         "selection_metric": job.train.selection_metric,
         "validation_history": [{"epoch": h["epoch"], "step": h["step"], "macro_f1": round(h["eval_macro_f1"], 5),
                                 job.train.selection_metric: _rounded(h.get(f"eval_{job.train.selection_metric}")),

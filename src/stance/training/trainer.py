@@ -1,4 +1,4 @@
-"""``transformers.Trainer`` with the two training tricks it lacks: layer-wise LR decay and R-Drop."""
+"""``transformers.Trainer`` with the training tricks it lacks: layer-wise LR decay, R-Drop, distillation."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import torch
 from transformers import Trainer
 
 from stance.labels import IGNORE_INDEX
+from stance.model.batches import SOFT_LABELS
 from stance.training.callbacks import check_loss
+from stance.training.distill import distillation_loss
 
 
 class StanceTrainer(Trainer):
-    """Trainer with layer-wise learning-rate decay and R-Drop.
+    """Trainer with layer-wise learning-rate decay, R-Drop and a distillation loss.
 
-    Trainer has neither option, so both are written here. LLRD: layer ``i`` of
+    Trainer has none of these options, so they are written here. LLRD: layer ``i`` of
     ``n`` gets ``lr * decay ** (n - i)``, the embeddings the smallest.
     """
 
@@ -22,6 +24,8 @@ class StanceTrainer(Trainer):
     # __init__ arguments, so Trainer's own signature stays untouched.
     layer_lr_decay: float = 1.0
     rdrop_alpha: float = 0.0
+    distill_weight: float = 0.5
+    distill_temperature: float = 1.0
 
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None
                       ) -> torch.Tensor:
@@ -32,6 +36,12 @@ class StanceTrainer(Trainer):
 
     def compute_loss(self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
+        soft = inputs.pop(SOFT_LABELS, None)  # present in training batches of a distillation run only
+        if soft is not None and model.training:
+            outputs = model(**inputs)
+            loss = distillation_loss(outputs.logits, inputs["labels"], soft, outputs.loss,
+                                     self.distill_weight, self.distill_temperature)
+            return (loss, outputs) if return_outputs else loss
         if self.rdrop_alpha <= 0 or not model.training:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         # R-Drop (Liang et al., 2021): the batch goes through twice with
