@@ -49,6 +49,7 @@ def _weights_sha(version_dir) -> str:
     return read_manifest(version_dir)["artifacts_sha256"]["model.safetensors"]
 
 
+@pytest.mark.slow  # three tiny training runs
 def test_a_distilled_run_records_its_teacher_and_weight_zero_changes_nothing(tiny_version, tmp_path):
     plain = run_training(tiny_train_job(tmp_path / "plain"))
     off = run_training(tiny_train_job(tmp_path / "off", "train.distill=true", f"train.distill_from=[{tiny_version}]",
@@ -63,6 +64,9 @@ def test_a_distilled_run_records_its_teacher_and_weight_zero_changes_nothing(tin
     assert record["teachers"][0]["version"] == read_manifest(tiny_version)["version"]
     assert record["soft_target_seconds"] >= 0
     assert json.loads((plain.path / "manifest.json").read_text())["training"]["distillation"] is None
+    card = (on.path / "README.md").read_text()
+    assert "distilled from 1 teacher version(s)" in card and "(T = 2.0)" in card
+    assert "distilled" not in (plain.path / "README.md").read_text()
 
 
 @pytest.mark.parametrize(("teacher", "override", "message"), [
