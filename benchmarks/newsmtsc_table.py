@@ -7,8 +7,13 @@ second.  Runs are grouped by the ablation row their config names
 (``ablation=newsmtsc/<row>`` sets ``study`` and ``variant`` in the manifest);
 ``--baseline`` names the row that is the reference for deltas and time ratios.
 
-    python benchmarks/newsmtsc_table.py --registry registry --baseline marker_span_3ep \
-        --header benchmarks/newsmtsc_header.md --footer benchmarks/newsmtsc_footer.md --out benchmarks/newsmtsc.md
+    python benchmarks/newsmtsc_table.py --registry registry --baseline lr1e4_average2 \
+        --header benchmarks/newsmtsc_header.md --header benchmarks/newsmtsc_earlier.md \
+        --ensemble v0001,v0002,v0003 --footer benchmarks/newsmtsc_footer.md --out benchmarks/newsmtsc.md
+
+``--ensemble`` adds the row of an ensemble of versions (e.g. a distillation's
+teachers): the mean of their saved test probabilities (``eval/<split>/predictions.jsonl``),
+scored like a single model.
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
+
+from stance.evaluation import score
+from stance.evaluation.predictions import PREDICTIONS_JSONL, labels_of, read_predictions
+from stance.labels import LabelSet
 
 SPLITS = ("validation", "test_rw", "test_mt")
 STUDY = "newsmtsc"  # conf/ablation/newsmtsc/
@@ -81,19 +90,41 @@ def summarise(runs: list[dict], baseline: str | None) -> str:
     return "\n".join(lines)
 
 
+def ensemble_row(registry: Path, versions: list[str]) -> str:
+    """Macro-F1 of the mean probabilities of ``versions`` on each split, from their saved predictions."""
+    cells = []
+    for split in SPLITS:
+        runs = [read_predictions(registry / v / "eval" / split / PREDICTIONS_JSONL) for v in versions]
+        names = labels_of(runs[0])
+        for rows in runs[1:]:  # the same pairs in the same order, or the mean means nothing
+            if [(r["sentence_id"], r["target_id"]) for r in rows] != [(r["sentence_id"], r["target_id"])
+                                                                      for r in runs[0]]:
+                raise SystemExit(f"error: {split}: the versions' predictions cover different pairs")
+        gold = [names.index(r["gold"]) for r in runs[0]]
+        mean = [[statistics.fmean(rows[i]["probs"][n] for rows in runs) for n in names] for i in range(len(gold))]
+        pred = [max(range(len(names)), key=p.__getitem__) for p in mean]
+        cells.append(f"{score(gold, pred, LabelSet(tuple(names)))['macro_f1'] * 100:.1f}")
+    return (f"\nEnsemble of {', '.join(versions)} (mean probabilities; validation / test_rw / test_mt macro-F1): "
+            f"{' / '.join(cells)}.\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registry", type=Path, default=Path("registry"))
     parser.add_argument("--baseline", default=None, help="ablation row used as the reference, e.g. marker_span_3ep")
     parser.add_argument("--out", type=Path, default=None, help="write the table here (default: print)")
-    parser.add_argument("--header", type=Path, default=None, help="markdown prepended to the table")
+    parser.add_argument("--header", type=Path, action="append", default=[],
+                        help="markdown prepended to the table (repeatable, in order)")
+    parser.add_argument("--ensemble", default=None, help="comma-separated versions scored as one ensemble")
     parser.add_argument("--footer", type=Path, default=None, help="markdown appended to the table")
     args = parser.parse_args()
     runs = load_runs(args.registry)
     if not runs:
         raise SystemExit(f"error: no NewsMTSC versions with test_rw metrics in {args.registry}")
     table = summarise(runs, args.baseline)
-    text = (args.header.read_text() if args.header else "") + table + "\n"
+    text = "".join(h.read_text() for h in args.header) + table + "\n"
+    if args.ensemble:
+        text += ensemble_row(args.registry, args.ensemble.split(","))
     if args.footer:
         text += "\n" + args.footer.read_text()
     if args.out:
