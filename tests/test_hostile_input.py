@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import re
 import string
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -36,7 +35,8 @@ from stance.predict.documents import read_documents
 from stance.schemas import to_dataclass
 
 # Fast-suite budget: a few dozen inputs per property; the `slow` run below tries many more.
-FAST = settings(max_examples=40, deadline=timedelta(seconds=5), database=None,
+# No deadline: on a loaded machine one Hydra compose can take seconds, and speed is the benchmarks' concern.
+FAST = settings(max_examples=40, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 MANY = settings(FAST, max_examples=400)
 PROBLEM_LINE = re.compile(r"^  (\S.*:\d+: \S.*|\.\.\. and \d+ more)$")
