@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -74,11 +75,17 @@ def test_a_distilled_run_records_its_teacher_and_weight_zero_changes_nothing(tin
     ("v0042", (), "version 'v0042' not found"),
     ("tiny", ("data.max_train_rows=40",), "trained on other data"),
     ("tiny", ("data.labels=[against,favor,neutral]",), "labels"),
+    ("tampered", (), "model.safetensors does not match its SHA-256"),
 ])
 def test_a_teacher_that_cannot_teach_this_run_is_refused_before_training(tiny_version, tmp_path, teacher,
                                                                           override, message):
-    name = str(tiny_version) if teacher == "tiny" else (str(tmp_path / "nowhere") if teacher == "missing"
-                                                          else teacher)
+    names = {"tiny": str(tiny_version), "missing": str(tmp_path / "nowhere"), "tampered": str(tmp_path / "v0001")}
+    if teacher == "tampered":
+        shutil.copytree(tiny_version, tmp_path / "v0001")
+        with open(tmp_path / "v0001" / "model.safetensors", "r+b") as fh:
+            fh.seek(-4, 2)
+            fh.write(b"\x00\x01\x02\x03")
+    name = names.get(teacher, teacher)
     job = tiny_train_job(tmp_path, "train.distill=true", f"train.distill_from=[{name}]", *override)
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
         run_training(job)

@@ -27,7 +27,7 @@ from stance.labels import IGNORE_INDEX, LabelSet
 from stance.model import load_model
 from stance.model.batches import SOFT_LABELS
 from stance.model.inference import predict_proba
-from stance.registry import VERSION_RE, Registry, read_manifest
+from stance.registry import VERSION_RE, Registry, read_manifest, verify_checkpoint
 
 __all__ = ["SOFT_LABELS", "distillation_loss", "resolve_teachers", "soft_targets", "soften"]
 
@@ -44,6 +44,7 @@ def resolve_teachers(job: TrainJob, fingerprints: dict[str, str]) -> list[Path]:
         try:
             folder = registry.resolve(name) if VERSION_RE.match(name) else Path(name)
             manifest = read_manifest(folder)
+            verify_checkpoint(folder)  # a tampered teacher is refused now, not after training started
         except RegistryError as err:
             raise ConfigError(f"{key}={name!r}: {err}") from None
         if manifest.get("labels") != list(job.data.labels):
