@@ -24,7 +24,7 @@ class StanceTrainer(Trainer):
     # __init__ arguments, so Trainer's own signature stays untouched.
     layer_lr_decay: float = 1.0
     rdrop_alpha: float = 0.0
-    distill_weight: float = 0.5
+    distill_weight: float = 0.0  # fine_tune sets both from TrainConfig, which holds the defaults
     distill_temperature: float = 1.0
 
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None
