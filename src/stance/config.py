@@ -126,6 +126,9 @@ class DataConfig:
     eval_splits: list[str] = field(default_factory=list)
     drop_invalid: bool = False  # drop bad rows (counted in the manifest) instead of failing
     max_train_rows: int | None = None  # a deterministic subset, for CI and smoke runs
+    # Share of the training documents kept (whole articles, drawn with split.seed), for learning curves;
+    # applied before max_train_rows.
+    train_documents: float = 1.0
     source_hint: str | None = None  # added to the error when data.path is missing (where to get the corpus)
     card_notes: list[str] = field(default_factory=list)  # dataset caveats listed under the card's limitations
     hub_id: str | None = None  # the dataset's Hub id, for the card's `datasets` metadata; None: not on the Hub
@@ -140,6 +143,8 @@ class DataConfig:
             _require(0 <= share < 1, f"{prefix}.split.{name}", share, "must be a share in [0,1)")
         _require(self.max_train_rows is None or self.max_train_rows >= 1, f"{prefix}.max_train_rows",
                  self.max_train_rows, "must be at least 1, or null for every row")
+        _require(0 < self.train_documents <= 1, f"{prefix}.train_documents", self.train_documents,
+                 "must be a share of the training documents in (0,1]")
     # What the text is, for the card's intended use, e.g. "English news sentences"; None: "sentences like
     # those of <name>". Not part of the prepared fingerprint: it describes the data, it does not change it.
     domain: str | None = None

@@ -14,7 +14,7 @@ from stance.data.checks import check_cross_split, check_duplicates, header_probl
 from stance.data.parse import RowParser, merge_table_rows
 from stance.data.readers import read_rows
 from stance.data.records import Problem, Sentence, is_flat
-from stance.data.splits import carve_splits, subset
+from stance.data.splits import carve_splits, subset, subset_documents
 from stance.errors import DataError
 
 MAX_SHOWN = 200  # problems listed in an error message
@@ -111,5 +111,6 @@ def build_splits(cfg: DataConfig) -> tuple[dict[str, list[Sentence]], list[Probl
         carved = carve_splits(splits.pop(src), cfg.split.validation, cfg.split.test, cfg.split.seed)
         splits = {**carved, **splits}
     if "train" in splits:
-        splits["train"] = subset(splits["train"], cfg.max_train_rows, cfg.split.seed)
+        kept = subset_documents(splits["train"], cfg.train_documents, cfg.split.seed)
+        splits["train"] = subset(kept, cfg.max_train_rows, cfg.split.seed)
     return splits, problems

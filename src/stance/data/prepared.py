@@ -82,6 +82,8 @@ def fingerprint(cfg: DataConfig, hashes: dict[str, str]) -> str:
     # prepared folders stay valid; any other value is part of it.
     if cfg.format_options == FormatOptions():
         payload.pop("format_options")
+    if cfg.train_documents == 1.0:  # likewise: all documents is what every earlier folder holds
+        payload.pop("train_documents")
     blob = json.dumps({"format": PREPARE_FORMAT, "config": payload, "sources": hashes}, sort_keys=True)
     return sha256_text(blob)
 

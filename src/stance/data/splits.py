@@ -84,3 +84,17 @@ def subset(sentences: list[Sentence], n: int | None, seed: int) -> list[Sentence
     random.Random(seed).shuffle(order)
     keep = sorted(order[:n])
     return [sentences[i] for i in keep]
+
+
+def subset_documents(sentences: list[Sentence], share: float, seed: int) -> list[Sentence]:
+    """Whole documents, ``share`` of them drawn with ``seed``, in their original order (data.train_documents).
+
+    Documents rather than sentences, so a learning curve adds articles the way more data would
+    arrive; the draw is nested (a smaller share keeps a subset of a larger one's documents).
+    """
+    if share >= 1:
+        return sentences
+    docs = list(dict.fromkeys(s.doc_id for s in sentences))
+    random.Random(seed).shuffle(docs)
+    keep = set(docs[: max(1, round(len(docs) * share))])
+    return [s for s in sentences if s.doc_id in keep]
