@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from stance.predict.mentions import (  # noqa: E402
+    Actor,
     ActorMatcher,
     AliasTableError,
     bundled_table_dir,
@@ -205,9 +206,15 @@ def _draft_table(extra: Path | None) -> tuple[list, list]:
         draft = Path(tmp) / "zz_draft.yaml"
         shutil.copy(extra, draft)
         try:
-            return load_alias_table(tmp), load_alias_table(extra)
+            merged, bundled = load_alias_table(tmp), load_alias_table()
         except AliasTableError as err:  # name the writer's file, not the temporary copy
             raise AliasTableError(str(err).replace(str(draft), str(extra)).replace(tmp + "/", "")) from err
+    # Only the aliases the draft adds can clash with shipped articles: an entry that names a known actor
+    # (to add its leader, say) repeats that actor's name, which the shipped articles rightly use.
+    known = {alias.lower() for actor in bundled for alias in actor.aliases}
+    new = [Actor(a.name, a.kind, tuple(x for x in a.aliases if x.lower() not in known), a.ignore_case)
+           for a in merged]
+    return merged, [a for a in new if a.aliases]
 
 
 def _clashes(draft_actors: list) -> list[str]:

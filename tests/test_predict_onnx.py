@@ -141,6 +141,8 @@ def todays_onnx_probs(version: Path, sentences: list[SentenceTargets]) -> list[l
     names = [i.name for i in session.get_inputs()]
 
     class Runner:
+        config = AutoConfig.from_pretrained(version)  # the version's temperature applies here too
+
         def eval(self):
             return self
 

@@ -210,6 +210,9 @@ class TrainConfig:
     distill_weight: float = 0.5  # loss = (1 - w) * cross-entropy + w * T^2 * KL(teacher || student)
     distill_temperature: float = 1.0  # T: softens both distributions before the KL term
     eval_every_epoch: bool = True
+    # Fit a temperature on the validation split after training and store it in the version, so every
+    # backend reports calibrated probabilities (it never changes a predicted label).
+    calibrate: bool = True
     group_by_length: bool = True
     gradient_accumulation: int = 1
     logging_steps: int = 50
@@ -356,9 +359,14 @@ class PredictJob:
     summary: str | None = None  # per-document aggregates (JSON)
     table: bool | None = None  # null: print unless the JSONL goes to stdout
     onnx_cache: str | None = None  # null: $STANCE_CACHE_DIR/onnx or ~/.cache/stance/onnx
+    # Rows whose top (calibrated) probability is below this are labelled "uncertain"; the model's own
+    # label stays in "model_label". null: every row keeps the model's label.
+    min_confidence: float | None = None
 
     def check(self) -> None:
         check_choice(self.input_format, INPUT_FORMATS, "input_format")
+        if self.min_confidence is not None and not 0 < self.min_confidence < 1:
+            raise ConfigError(f"bad config value min_confidence={self.min_confidence}; must be in (0,1) or null")
         check_choice(self.mentions, MENTION_MODES, "mentions")
         check_choice(self.backend, PREDICT_BACKENDS, "backend")
         check_choice(self.segmentation.line_breaks, LINE_BREAKS, "segmentation.line_breaks")

@@ -31,6 +31,7 @@ from stance.config import DataConfig, EvaluateJob, TrainJob, portable_train_job
 from stance.data import Prepared, prepare
 from stance.errors import ConfigError, DivergenceError
 from stance.evaluation import MAIN_METRIC, SplitResult, evaluate_checkpoint, evaluate_splits, split_meta
+from stance.evaluation.calibrate import calibrate_checkpoint
 from stance.evaluation.compare import saved_predictions, write_comparison
 from stance.files import tree_hashes, write_text_atomic
 from stance.labels import LabelSet
@@ -82,7 +83,7 @@ def _data_record(prepared: Prepared, cfg: DataConfig) -> dict:
 
 
 def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, Prepared], training: dict,
-              metrics: dict, git: dict) -> dict:
+              metrics: dict, git: dict, calibration: dict | None = None) -> dict:
     portable = portable_train_job(job)  # no absolute path of this machine in what readers see
     return {
         "version": version,
@@ -101,6 +102,7 @@ def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, 
         "train": asdict(job.train),
         "training": training,
         "main_metric": job.train.selection_metric,  # picked the best epoch; leads the report and the card
+        "calibration": calibration,  # the temperature fitted on validation (None: train.calibrate=false)
         "metrics": metrics,
         "git": git,
         "libraries": library_versions(),
@@ -192,10 +194,12 @@ def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepa
             except DivergenceError as err:
                 raise DivergenceError(f"{err}; no version published; {_last_checkpoint(run)}") from err
             (staged.path / "config.yaml").write_text(to_yaml(portable_train_job(job)))
+            calibration = _calibrate(job, prepared, staged.path)
             metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
                                           staged.path / "eval", job.train.progress, job.train.selection_metric)
             export_for_version(staged.path)  # the ONNX export ships with the version, hashed like the rest
-            write_manifest(staged.path, _manifest(job, staged.version, prepared, mixes, training, metrics, git))
+            write_manifest(staged.path, _manifest(job, staged.version, prepared, mixes, training, metrics, git,
+                                                  calibration))
             finished = True
         finally:
             if not finished:
@@ -205,6 +209,14 @@ def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepa
     run.close(remove=True)  # published: the version holds what the checkpoints were for
     path = registry.resolve(staged.version)
     return RunResult(staged.version, path, metrics)
+
+
+def _calibrate(job: TrainJob, prepared: Prepared, path: Path) -> dict | None:
+    """Temperature scaling on the validation split, before any test split is scored."""
+    split = job.data.validation_split
+    if not job.train.calibrate or split not in prepared.splits:
+        return None
+    return calibrate_checkpoint(path, prepared.split(split), split, job.train.eval_batch_size, job.train.progress)
 
 
 # ---------------------------------------------------------------- stance-evaluate

@@ -41,6 +41,8 @@ class SplitScores:
     accuracy: float
     average_recall: float
     per_class: dict[str, dict[str, float]]
+    ece: float | None = None  # expected calibration error of the published (temperature-scaled) probabilities
+    ece_before_scaling: float | None = None  # the same before temperature scaling; None without a temperature
 
 
 METRIC_NAMES = {"macro_f1": "Macro-F1", "macro_f1_polar": "Macro-F1 (favor, against)", "accuracy": "Accuracy",
@@ -89,6 +91,7 @@ class CardInfo:
     main_metric: str = "macro_f1"  # train.selection_metric: picked the best epoch, leads the results
     targets: str = "mention"  # one of TARGET_KINDS, from the data (target_kind)
     domain: str | None = None  # data.domain: what the text is, for the intended use
+    calibration: dict[str, Any] | None = None  # the temperature fitted on validation (manifest "calibration")
 
     @property
     def main_metric_name(self) -> str:
@@ -127,7 +130,8 @@ def collect(version_dir: Path) -> CardInfo:
     results = []
     for split, metrics in manifest["metrics"].items():
         results.append(SplitScores(split, metrics["n"], metrics["macro_f1"], metrics["macro_f1_polar"],
-                                   metrics["accuracy"], metrics["average_recall"], metrics["per_class"]))
+                                   metrics["accuracy"], metrics["average_recall"], metrics["per_class"],
+                                   metrics.get("ece"), metrics.get("ece_before_scaling")))
     model, encoder = manifest["model"], manifest["encoder"]
     random_init = bool(model.get("random_init"))
     datasets = [d["hub_id"] for d in [manifest["data"], *manifest.get("mix", {}).values()] if d.get("hub_id")]
@@ -165,6 +169,7 @@ def collect(version_dir: Path) -> CardInfo:
         main_metric=manifest.get("main_metric", "macro_f1"),
         targets=target_kind(manifest["data"]["splits"]),
         domain=manifest["data"].get("domain"),
+        calibration=manifest.get("calibration"),
     )
 
 

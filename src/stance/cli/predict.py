@@ -51,6 +51,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["onnx", "onnx-fp32", "torch"],
                    help="onnx: ONNX Runtime, int8 (default); onnx-fp32: without quantization; torch: PyTorch")
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--min-confidence", type=float, metavar="P",
+                   help="label rows whose top calibrated probability is below P 'uncertain' (model_label keeps "
+                        "the model's label)")
     p.add_argument("--threads", type=int, help="CPU threads (default: available CPUs, at most 8)")
     p.add_argument("--out", help="JSONL output file, or - for stdout")
     p.add_argument("--csv", help="CSV output file")

@@ -1,6 +1,7 @@
 """Stage 3: evaluation of a checkpoint, its report, and the comparison of two versions.
 
     evaluate.py      run a checkpoint over prepared splits, one folder per split (the entry point)
+    calibrate.py     fit a checkpoint's temperature on validation (end of training)
     predictions.py   predictions rows: written once; read back, with checks, only when written elsewhere
     report.py        the report dict (metrics.json) from the rows; ``python -m stance.evaluation.report``
     render.py        report.md

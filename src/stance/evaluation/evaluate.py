@@ -26,6 +26,7 @@ from stance.evaluation.predictions import PREDICTIONS_JSONL, write_predictions
 from stance.evaluation.report import version_name, write_report
 from stance.labels import LabelSet
 from stance.model import Encoding, SentenceTargets, TargetSpec, load_model, predict_proba
+from stance.model.temperature import temperature_of
 
 MAIN_METRIC = "macro_f1"  # the default of train.selection_metric
 # The validation metrics that may select the model (train.selection_metric): scalars of stance_classification.
@@ -87,13 +88,12 @@ def split_meta(prepared: PreparedData, split: str) -> dict[str, Any]:
     return {"split": split, "data": prepared.manifest["name"], "data_fingerprint": prepared.manifest["fingerprint"]}
 
 
-def write_split(out_dir: Path, result: SplitResult, meta: dict[str, Any]) -> Path:
-    """``<out_dir>/<split>/``: predictions.jsonl and the report, from the rows in memory."""
+def write_split(out_dir: Path, result: SplitResult, meta: dict[str, Any]) -> dict[str, Any]:
+    """``<out_dir>/<split>/``: predictions.jsonl and the report, from the rows in memory; the report."""
     folder = Path(out_dir) / result.split
     write_predictions(folder / PREDICTIONS_JSONL, result.predictions)
     # The split's metrics are passed on, so the report does not compute them a second time.
-    write_report(folder, result.predictions, meta, metrics=result.metrics)
-    return folder
+    return write_report(folder, result.predictions, meta, metrics=result.metrics)
 
 
 def evaluate_splits(path: Path, prepared: PreparedData, splits: list[str], batch_size: int, out_dir: Path,
@@ -105,8 +105,14 @@ def evaluate_splits(path: Path, prepared: PreparedData, splits: list[str], batch
     results = {}
     for split in splits:
         result = evaluate_split(model, tokenizer, encoding, prepared.split(split), labels, split, batch_size, progress)
-        meta = {"version": version_name(path), **split_meta(prepared, split), "main_metric": main_metric}
-        write_split(out_dir, result, meta)
+        meta = {"version": version_name(path), **split_meta(prepared, split), "main_metric": main_metric,
+                "temperature": temperature_of(getattr(model.config, "stance", {}))}
+        report = write_split(out_dir, result, meta)
+        # Calibration travels with the headline metrics (manifest, card): after and, where the version
+        # has a temperature, before scaling.
+        before = report.get("calibration_before_scaling")
+        result.metrics = {**result.metrics, "ece": report["calibration"]["ece"],
+                          "ece_before_scaling": before["ece"] if before else None}
         results[split] = result
     return results
 

@@ -76,6 +76,15 @@ def _confusion_section(r: dict[str, Any]) -> list[str]:
             *table(["gold \\ predicted", *labels], rows), "", f"![confusion matrix]({CONFUSION_PNG})", ""]
 
 
+def _before_scaling(r: dict[str, Any]) -> list[str]:
+    u = r.get("calibration_before_scaling")
+    if not u:
+        return []
+    return [f"These probabilities are temperature-scaled (T = {u['temperature']:.3f}, fitted on validation). "
+            f"Before scaling: expected calibration error {fmt(u['ece'])}, maximum {fmt(u['mce'])}, "
+            f"Brier score {fmt(u['brier'])}, mean confidence {fmt(u['mean_confidence'])}.", ""]
+
+
 def _calibration_section(r: dict[str, Any]) -> list[str]:
     c = r["calibration"]
     rows = [[f"({b['low']:.2f}, {b['high']:.2f}]", str(b["count"]), fmt(b["confidence"], 3),
@@ -83,7 +92,7 @@ def _calibration_section(r: dict[str, Any]) -> list[str]:
     return ["## Calibration", "",
             f"Expected calibration error {fmt(c['ece'])}, maximum calibration error {fmt(c['mce'])}, "
             f"Brier score {fmt(c['brier'])}; mean confidence {fmt(c['mean_confidence'])} "
-            f"against accuracy {fmt(c['accuracy'])}.", "",
+            f"against accuracy {fmt(c['accuracy'])}.", "", *_before_scaling(r),
             *table(["confidence bin", "pairs", "mean confidence", "accuracy"], rows), "",
             f"![reliability diagram]({RELIABILITY_PNG})", ""]
 

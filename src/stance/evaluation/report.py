@@ -27,12 +27,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stance.errors import USER_ERROR_EXIT, DataError
 from stance.evaluation.metrics import load_metric
 from stance.evaluation.plots import plot_confusion, plot_reliability
 from stance.evaluation.predictions import PREDICTIONS_JSONL, labels_of, read_predictions
 from stance.evaluation.render import CONFUSION_PNG, RELIABILITY_PNG, render_report
 from stance.files import write_files_atomic
+from stance.model.temperature import retemper
 
 REPORT_MD = "report.md"
 METRICS_JSON = "metrics.json"
@@ -84,6 +87,21 @@ def calibration(rows: list[dict[str, Any]], labels: list[str], n_bins: int) -> d
     probs = [[float(r["probs"][name]) for name in labels] for r in rows]
     return cached_metric("calibration").compute(predictions=probs, references=label_ids(rows, "gold", labels),
                                                 n_bins=n_bins)
+
+
+def uncalibrated(rows: list[dict[str, Any]], labels: list[str], n_bins: int,
+                 temperature: float | None) -> dict[str, Any] | None:
+    """ECE, MCE and Brier of the probabilities before temperature scaling (None when the version has none).
+
+    The rows hold calibrated probabilities softmax(z / T); raising them to the power T and renormalising
+    gives softmax(z) back exactly, so no second pass over the model is needed.
+    """
+    if not temperature or temperature == 1.0:
+        return None
+    raw = retemper(np.array([[float(r["probs"][name]) for name in labels] for r in rows]), temperature)
+    result = cached_metric("calibration").compute(predictions=raw.tolist(),
+                                                  references=label_ids(rows, "gold", labels), n_bins=n_bins)
+    return {"temperature": temperature, **{k: result[k] for k in ("ece", "mce", "brier", "mean_confidence")}}
 
 
 def bootstrap(rows: list[dict[str, Any]], labels: list[str], settings: ReportSettings) -> dict[str, Any]:
@@ -159,6 +177,7 @@ def build_report(rows: list[dict[str, Any]], meta: dict[str, Any], settings: Rep
         "metrics": metrics if metrics is not None else classification(rows, labels),
         "bootstrap": bootstrap(rows, labels, settings),
         "calibration": calibration(rows, labels, settings.n_bins),
+        "calibration_before_scaling": uncalibrated(rows, labels, settings.n_bins, meta.get("temperature")),
         "breakdowns": {
             "actor": breakdown(rows, labels, lambda r: r["actor"], actors, settings),
             "targets": breakdown(rows, labels, target_count_group, ["one target", "several targets"],

@@ -14,6 +14,7 @@ from pathlib import Path
 from stance.errors import CheckpointError, ConfigError
 from stance.labels import LabelSet
 from stance.model.encoding import Encoding
+from stance.model.temperature import temperature_of
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class CheckpointConfig:
     labels: LabelSet
     encoding: Encoding
     model_type: str
+    temperature: float = 1.0  # divides the logits before the softmax (stance.model.temperature)
 
 
 def read_checkpoint_config(folder: Path) -> CheckpointConfig:
@@ -37,6 +39,7 @@ def read_checkpoint_config(folder: Path) -> CheckpointConfig:
         id2label = {int(k): v for k, v in config["id2label"].items()}
         labels = LabelSet(tuple(id2label[i] for i in range(len(id2label))))
         encoding = Encoding.from_stance_section(config["stance"])
-    except (KeyError, ValueError, TypeError) as err:
+        temperature = temperature_of(config["stance"])
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
         raise CheckpointError(f"{path}: bad id2label or stance section ({err!r})") from None
-    return CheckpointConfig(labels, encoding, config.get("model_type", ""))
+    return CheckpointConfig(labels, encoding, config.get("model_type", ""), temperature)

@@ -8,6 +8,7 @@ from tqdm.auto import tqdm
 from stance.model.batches import collate
 from stance.model.classifier import StanceClassifier
 from stance.model.encoding import Encoding, InputBuilder, SentenceTargets, encode_sentences, length_batches
+from stance.model.temperature import temperature_of
 
 __all__ = ["SentenceTargets", "predict_proba"]
 
@@ -18,8 +19,10 @@ def predict_proba(model: StanceClassifier, tokenizer, encoding: Encoding, senten
     """Label probabilities for every target of every sentence, in input order.
 
     Inputs are sorted by length before batching so that a batch pads little;
-    this is the main CPU speed-up over a naive loop.
+    this is the main CPU speed-up over a naive loop. The logits are divided by
+    the version's fitted temperature (1.0 when it has none) before the softmax.
     """
+    temperature = temperature_of(getattr(getattr(model, "config", None), "stance", {}))
     features, owners = encode_sentences(InputBuilder(tokenizer, encoding), sentences)
     out: list[list[list[float] | None]] = [[None] * len(s.targets) for s in sentences]
     pad_id = tokenizer.pad_token_id or 0
@@ -28,7 +31,7 @@ def predict_proba(model: StanceClassifier, tokenizer, encoding: Encoding, senten
     for idx in length_batches(features, batch_size):
         batch = collate([features[i] for i in idx], pad_id)
         batch.pop("labels")
-        probs = torch.softmax(model(**batch).logits.float(), dim=-1)
+        probs = torch.softmax(model(**batch).logits.float() / temperature, dim=-1)
         for row, i in enumerate(idx):
             for col, key in enumerate(features[i]["target_key"]):
                 out[owners[i]][key] = probs[row, col].tolist()

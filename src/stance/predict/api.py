@@ -38,8 +38,10 @@ class StancePredictor:
     """A loaded version with its actor table and segmentation settings."""
 
     def __init__(self, model: Predictor, finder: ActorFinder, segmentation: SegmentationConfig,
-                 mentions: str = "each", batch_size: int = 64) -> None:
+                 mentions: str = "each", batch_size: int = PredictJob.batch_size,
+                 min_confidence: float | None = None) -> None:
         self.model = model
+        self.min_confidence = min_confidence  # rows below it are labelled "uncertain" (PredictJob.min_confidence)
         self.finder = finder
         self.segmentation = segmentation
         self.mentions = mentions
@@ -52,7 +54,7 @@ class StancePredictor:
         path = resolve_version(job.version, job.registry)
         finder = ActorFinder(job.alias_table, job.actors, job.segmentation.language if job.officials else None)
         model = load_predictor(path, job.backend, job.onnx_cache, job.threads)
-        return cls(model, finder, job.segmentation, job.mentions, job.batch_size)
+        return cls(model, finder, job.segmentation, job.mentions, job.batch_size, job.min_confidence)
 
     @classmethod
     def load(cls, version: str | Path = PredictJob.version, **settings: Any) -> StancePredictor:
@@ -60,7 +62,7 @@ class StancePredictor:
 
         ``settings`` are :class:`stance.config.PredictJob` fields: ``registry``,
         ``backend``, ``actors``, ``alias_table``, ``mentions``, ``threads``,
-        ``batch_size``, ``onnx_cache``, ``segmentation`` (a SegmentationConfig or a dict).
+        ``batch_size``, ``onnx_cache``, ``min_confidence``, ``segmentation`` (a SegmentationConfig or a dict).
         """
         if isinstance(settings.get("segmentation"), dict):
             settings["segmentation"] = SegmentationConfig(**settings["segmentation"])
@@ -95,7 +97,8 @@ class StancePredictor:
         check_finite(probs, self.model.path)
         rows_by_doc: dict[str, Rows] = {doc.id: [] for doc in docs}
         for (sentence, mentions), p in zip(units, probs, strict=True):
-            rows_by_doc[sentence.doc_id] += build_rows(sentence, mentions, p, self.labels, self.mentions)
+            rows_by_doc[sentence.doc_id] += build_rows(sentence, mentions, p, self.labels, self.mentions,
+                                                       self.min_confidence)
         rows = [r for doc in docs for r in rows_by_doc[doc.id]]
         summaries = [summarise(d.id, n_sentences[d.id], rows_by_doc[d.id], self.labels) for d in docs]
         return rows, summaries

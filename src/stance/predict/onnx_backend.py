@@ -30,7 +30,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class OnnxClassifier:
     """An ONNX Runtime session over features built as everywhere else."""
 
-    def __init__(self, model_path: Path, tokenizer: FastTokenizer, encoding: Encoding, threads: int) -> None:
+    def __init__(self, model_path: Path, tokenizer: FastTokenizer, encoding: Encoding, threads: int,
+                 temperature: float = 1.0) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -41,6 +42,7 @@ class OnnxClassifier:
         self.tokenizer = tokenizer
         self.encoding = encoding
         self.builder = InputBuilder(tokenizer, encoding)
+        self.temperature = temperature  # the version's calibration, applied as the torch path does
 
     def __call__(self, sentences: list[SentenceTargets], batch_size: int = 64,
                  progress: bool = False) -> list[list[list[float]]]:
@@ -51,7 +53,7 @@ class OnnxClassifier:
         for idx in length_batches(features, batch_size):
             arrays = pad_arrays([features[i] for i in idx], pad_id)
             logits = self.session.run(["logits"], {name: arrays[name] for name in self.input_names})[0]
-            probs = softmax(logits)
+            probs = softmax(logits.astype(np.float32) / np.float32(self.temperature))
             for row, i in enumerate(idx):
                 for col, key in enumerate(features[i]["target_key"]):
                     out[owners[i]][key] = probs[row, col].tolist()
@@ -73,5 +75,5 @@ def _progress(total: int, shown: bool):
 
 def load_onnx(path: Path, backend: str, model_path: Path, threads: int) -> Predictor:
     config = read_checkpoint_config(path)
-    classifier = OnnxClassifier(model_path, FastTokenizer(path), config.encoding, threads)
+    classifier = OnnxClassifier(model_path, FastTokenizer(path), config.encoding, threads, config.temperature)
     return Predictor(path, backend, config.labels, classifier, classifier.session, model_path)

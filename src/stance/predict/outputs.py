@@ -26,10 +26,15 @@ from stance.predict.segmentation import Sentence
 # ---------------------------------------------------------------- rows and summaries
 
 
-def _row(sentence: Sentence, mentions: list[Mention], probs: list[float], labels: LabelSet) -> dict[str, Any]:
+UNCERTAIN = "uncertain"  # the label of a row below PredictJob.min_confidence
+
+
+def _row(sentence: Sentence, mentions: list[Mention], probs: list[float], labels: LabelSet,
+         min_confidence: float | None = None) -> dict[str, Any]:
     best = max(range(len(probs)), key=probs.__getitem__)
     first = mentions[0]
-    return {
+    label = labels.names[best]
+    row = {
         "doc_id": sentence.doc_id,
         "sentence_index": sentence.index,
         "sentence_start": sentence.start,
@@ -39,24 +44,35 @@ def _row(sentence: Sentence, mentions: list[Mention], probs: list[float], labels
         "start": first.start,
         "end": first.end,
         "spans": [[m.start, m.end] for m in mentions],
-        "label": labels.names[best],
+        "label": label,
         "probs": {name: round(float(p), 6) for name, p in zip(labels.names, probs, strict=True)},
     }
+    if min_confidence is not None:
+        row["confidence"] = round(float(probs[best]), 6)
+        row["model_label"] = label
+        if probs[best] < min_confidence:
+            row["label"] = UNCERTAIN
+    return row
 
 
 def build_rows(sentence: Sentence, mentions: list[Mention], probs: list[list[float]], labels: LabelSet,
-               mode: str = "each") -> list[dict[str, Any]]:
+               mode: str = "each", min_confidence: float | None = None) -> list[dict[str, Any]]:
     """One row per mention, or one per actor with the mean of its mentions' probabilities."""
     if mode == "each":
-        return [_row(sentence, [m], p, labels) for m, p in zip(mentions, probs, strict=True)]
+        return [_row(sentence, [m], p, labels, min_confidence) for m, p in zip(mentions, probs, strict=True)]
     by_actor: dict[str, list[int]] = {}
     for i, m in enumerate(mentions):
         by_actor.setdefault(m.actor, []).append(i)
     rows = []
     for idx in by_actor.values():
         mean = [sum(probs[i][k] for i in idx) / len(idx) for k in range(len(labels))]
-        rows.append(_row(sentence, [mentions[i] for i in idx], mean, labels))
+        rows.append(_row(sentence, [mentions[i] for i in idx], mean, labels, min_confidence))
     return rows
+
+
+def _count_names(rows: list[dict[str, Any]], labels: LabelSet) -> list[str]:
+    """The labels counted per actor: the model's, and "uncertain" when a confidence floor was set."""
+    return [*labels.names, UNCERTAIN] if any("model_label" in r for r in rows) else list(labels.names)
 
 
 def summarise(doc_id: str, n_sentences: int, rows: list[dict[str, Any]], labels: LabelSet) -> dict[str, Any]:
@@ -66,9 +82,10 @@ def summarise(doc_id: str, n_sentences: int, rows: list[dict[str, Any]], labels:
     (every row in favour); null when the label set has no favor/against pair.
     """
     actors: dict[str, dict[str, Any]] = {}
+    names = _count_names(rows, labels)
     for row in rows:
         a = actors.setdefault(row["actor"], {"rows": 0, "mentions": 0,
-                                             "counts": dict.fromkeys(labels.names, 0),
+                                             "counts": dict.fromkeys(names, 0),
                                              "mean_probs": dict.fromkeys(labels.names, 0.0)})
         a["rows"] += 1
         a["mentions"] += len(row["spans"])
@@ -177,17 +194,18 @@ def format_table(rows: list[dict[str, Any]], summaries: list[dict[str, Any]], la
                  width: int | None = None) -> str:
     """Rows, then each document's per-actor aggregate, as plain-text tables."""
     width = width or shutil.get_terminal_size((120, 20)).columns
+    names = _count_names(rows, labels)
     body = [[_clip(r["doc_id"], 16), str(r["sentence_index"]), _clip(r["actor"], 20), r["label"],
-             f"{r['probs'][r['label']]:.2f}"] for r in rows]
+             f"{max(r['probs'].values()):.2f}"] for r in rows]
     used = sum(max([len(b[i]) for b in body] + [8]) + 2 for i in range(5)) if body else 60
     for b, r in zip(body, rows, strict=True):
         b.append(_snippet(r, max(width - used, 30)))
     header = ["doc", "sent", "actor", "label", "p", "sentence"]
     lines = _grid(header, body, {1, 4}) if rows else ["no actor mentions found"]
     counts = [[_clip(s["doc_id"], 16), _clip(actor, 20), str(a["rows"]),
-               *(str(a["counts"][n]) for n in labels.names), "-" if a["net"] is None else f"{a['net']:+.2f}"]
+               *(str(a["counts"][n]) for n in names), "-" if a["net"] is None else f"{a['net']:+.2f}"]
               for s in summaries for actor, a in s["actors"].items()]
     if counts:
         lines += ["", "per document:"]
-        lines += _grid(["doc", "actor", "rows", *labels.names, "net"], counts, set(range(2, 4 + len(labels))))
+        lines += _grid(["doc", "actor", "rows", *names, "net"], counts, set(range(2, 4 + len(names))))
     return "\n".join(lines)
