@@ -23,7 +23,10 @@ article between splits (in particular, never into or out of ``test``).
 Hard test split: ``articles_hard/*.txt`` (ids ``wh-NNN``), written apart from the
 training articles by a writer who saw only the annotation guide, in the style
 of agency copy.  All of them go to ``test_hard.jsonl`` (no hash split); the
-alias check and the markup rules are the same.
+alias check and the markup rules are the same.  The second hard split,
+``articles_hard2/*.txt`` (ids ``wx-NNN``, issue 23), goes to ``test_hard2.jsonl``:
+explainers and analysis by another writer who saw no other article, with every
+actor mention marked, including those the alias table cannot find.
 
     python scripts/build_world_affairs.py          # rebuild the JSONL files
     python scripts/build_world_affairs.py --check  # fail if they are stale
@@ -166,17 +169,19 @@ def build(data_dir: Path) -> dict[str, str]:
     matcher = ActorMatcher(load_alias_table())
     articles = [parse_article(p, matcher) for p in sorted((data_dir / "articles").glob("*.txt"))]
     hard = [parse_article(p, matcher) for p in sorted((data_dir / "articles_hard").glob("*.txt"))]
-    # Ids must be unique across both folders: row ids derive from them, and the
-    # hard split must share no article with the others.
-    ids = Counter(a.doc_id for a in articles + hard)
+    hard2 = [parse_article(p, matcher) for p in sorted((data_dir / "articles_hard2").glob("*.txt"))]
+    # Ids must be unique across the folders: row ids derive from them, and the
+    # hard splits must share no article with the others.
+    ids = Counter(a.doc_id for a in articles + hard + hard2)
     dupes = [d for d, c in ids.items() if c > 1]
     if dupes:
         raise ArticleError(f"duplicate article ids: {dupes}")
     pinned = {a.doc_id: a.header["split"] for a in articles if "split" in a.header}
     split = assign_split([a.doc_id for a in articles], pinned)
     split.update({a.doc_id: "test_hard" for a in hard})
-    out: dict[str, list[str]] = {"train": [], "validation": [], "test": [], "test_hard": []}
-    for article in articles + hard:
+    split.update({a.doc_id: "test_hard2" for a in hard2})
+    out: dict[str, list[str]] = {"train": [], "validation": [], "test": [], "test_hard": [], "test_hard2": []}
+    for article in articles + hard + hard2:
         out[split[article.doc_id]] += [json.dumps(r, ensure_ascii=False) for r in article.rows]
     return {name: "".join(line + "\n" for line in lines) for name, lines in out.items()}
 

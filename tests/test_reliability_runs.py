@@ -7,6 +7,7 @@ copy of one trained tiny version.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,12 +20,12 @@ import torch
 from safetensors.torch import load_file
 
 from stance.cli import models as models_cli
-from stance.errors import ConfigError, RegistryError
+from stance.errors import CheckpointError, ConfigError, RegistryError
 from stance.files import tree_hashes
 from stance.locks import FolderLock
 from stance.model import load_model
 from stance.pipeline import run_training
-from stance.predict import load_predictor
+from stance.predict import StancePredictor, load_predictor
 from stance.registry import MANIFEST, Registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,9 +216,8 @@ def test_tampered_weights_are_refused_by_every_loader(registry, tmp_path, capsys
         load_model(version)  # what stance-evaluate loads with
     with pytest.raises(RegistryError, match="model.safetensors does not match"):
         load_predictor(version, "torch", onnx_cache=str(tmp_path / "onnx-cache"))
-    # The ONNX backend reads the published export, not model.safetensors: its own files are checked.
-    _tamper(version / "onnx" / "model.int8.onnx")
-    with pytest.raises(ConfigError, match="model.int8.onnx is missing or does not match its hash"):
+    # The ONNX backend checks the same version before reading its export (issue 27).
+    with pytest.raises(RegistryError, match="model.safetensors does not match"):
         load_predictor(version, "onnx", onnx_cache=str(tmp_path / "onnx-cache"))
     assert not (tmp_path / "onnx-cache").exists()  # no export was built from the tampered weights
 
@@ -363,3 +363,151 @@ def test_a_non_finite_gradient_stops_training_before_the_optimizer_step():
         guard.on_pre_optimizer_step(None, TrainerState(), TrainerControl())
     with pytest.raises(DivergenceError, match="step 7: loss nan"):
         check_loss(torch.tensor(float("nan")), 7)
+
+
+# ---------------------------------------------------------------- the tamper matrix (issue 27)
+
+
+def _flip(path: Path) -> None:
+    _tamper(path)
+
+
+def _pickle_weights(path: Path) -> None:
+    path.chmod(0o644)
+    path.write_bytes(b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x01s.")  # pickle.dumps({"a": 1})
+
+
+def _swap_id2label(path: Path) -> None:
+    path.chmod(0o644)
+    config = json.loads(path.read_text())
+    config["id2label"] = {"0": config["id2label"]["1"], "1": config["id2label"]["0"], "2": config["id2label"]["2"]}
+    path.write_text(json.dumps(config))
+
+
+def _swap_vocab(path: Path) -> None:
+    path.chmod(0o644)
+    tok = json.loads(path.read_text())
+    vocab = tok["model"]["vocab"]
+    a, b = "russia", "china"
+    if a in vocab and b in vocab:
+        vocab[a], vocab[b] = vocab[b], vocab[a]
+    else:  # tiny vocabularies: any two entries
+        (ka, va), (kb, vb) = list(vocab.items())[1000:1002]
+        vocab[ka], vocab[kb] = vb, va
+    path.write_text(json.dumps(tok))
+
+
+def _edit_manifest(change) -> callable:
+    def edit(path: Path) -> None:
+        path.chmod(0o644)
+        manifest = json.loads(path.read_text())
+        change(manifest)
+        path.write_text(json.dumps(manifest))
+    return edit
+
+
+def _add(relative: str, data: bytes = b"x"):
+    def add(version: Path) -> None:
+        target = version / relative
+        version.chmod(0o755)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.chmod(0o755)
+        target.write_bytes(data)
+    return add
+
+
+# Each case: (what it does to a copy of the version, a fragment of the one-line refusal).
+TAMPER_CASES = {
+    "weights_byte_flipped": (lambda v: _flip(v / "model.safetensors"), "model.safetensors does not match"),
+    "weights_replaced_by_pickle": (lambda v: _pickle_weights(v / "model.safetensors"), "model.safetensors"),
+    "extra_pytorch_model_bin": (_add("pytorch_model.bin"), "pytorch_model.bin"),
+    "id2label_swapped": (lambda v: _swap_id2label(v / "config.json"), "config.json does not match"),
+    "vocab_ids_swapped": (lambda v: _swap_vocab(v / "tokenizer.json"), "tokenizer.json does not match"),
+    "tokenizer_byte_flipped": (lambda v: _flip(v / "tokenizer.json"), "tokenizer.json does not match"),
+    "manifest_empty": (lambda v: _edit_raw(v / MANIFEST, ""), "unreadable manifest"),
+    "manifest_corrupt": (lambda v: _edit_raw(v / MANIFEST, '{"artifacts_sha256": {'), "unreadable manifest"),
+    "metric_edited": (lambda v: _edit_manifest(_better_metric)(v / MANIFEST), "was changed after it was published"),
+    "seal_removed": (lambda v: _edit_manifest(lambda m: m.pop("manifest_sha256"))(v / MANIFEST),
+                     "has no manifest_sha256"),
+    "absolute_path_listed": (lambda v: _edit_manifest(_list_passwd)(v / MANIFEST), "not a path inside the version"),
+    "extra_file_in_onnx": (_add("onnx/extra.onnx"), "onnx/extra.onnx is not listed"),
+    "pickle_in_subfolder": (_add("extra/evil.pkl"), "extra/evil.pkl"),
+    "onnx_int8_byte_flipped": (lambda v: _flip(v / "onnx" / "model.int8.onnx"), "model.int8.onnx"),
+}
+
+
+def _edit_raw(path: Path, text: str) -> None:
+    path.chmod(0o644)
+    path.write_text(text)
+
+
+def _better_metric(manifest: dict) -> None:
+    manifest["metrics"]["test"]["macro_f1"] = 0.99
+
+
+def _list_passwd(manifest: dict) -> None:
+    manifest["artifacts_sha256"]["/etc/passwd"] = "0" * 64
+
+
+def _load_torch(version: Path, tmp: Path) -> None:
+    load_predictor(version, "torch", onnx_cache=str(tmp / "cache"))
+
+
+def _load_onnx(version: Path, tmp: Path) -> None:
+    load_predictor(version, "onnx", onnx_cache=str(tmp / "cache"))
+
+
+def _load_api(version: Path, tmp: Path) -> None:
+    StancePredictor.load(version, onnx_cache=str(tmp / "cache"))  # the default backend
+
+
+def _load_evaluate(version: Path, tmp: Path) -> None:
+    load_model(version)  # what stance-evaluate (and distillation) load with
+
+
+def _cli(command: str):
+    def run(version: Path, tmp: Path) -> None:
+        code = models_cli.main(["--registry", str(version.parent), command, version.name])
+        if code == 2:
+            raise RegistryError("refused")
+        assert code == 0
+    return run
+
+
+LOADERS = {"torch": _load_torch, "onnx": _load_onnx, "api": _load_api, "evaluate": _load_evaluate,
+           "show": _cli("show"), "verify": _cli("verify")}
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> Path:
+    """A tiny version of this module's own, so its copies are never resolved from a cache."""
+    tmp = tmp_path_factory.mktemp("pristine")
+    from tests.conftest import tiny_train_job
+
+    return run_training(tiny_train_job(tmp)).path
+
+
+@pytest.mark.parametrize("loader", list(LOADERS))
+@pytest.mark.parametrize("case", list(TAMPER_CASES))
+def test_tamper_matrix(pristine, tmp_path, capsys, case, loader):
+    """Every tampered or foreign version is refused by every loader, with one line naming the problem."""
+    root = tmp_path / "registry"
+    root.mkdir()
+    version = root / "v0001"
+    shutil.copytree(pristine, version)
+    tamper, fragment = TAMPER_CASES[case]
+    tamper(version)
+    with pytest.raises((RegistryError, ConfigError, CheckpointError)) as refused:
+        LOADERS[loader](version, tmp_path)
+    said = str(refused.value) if loader not in ("show", "verify") else capsys.readouterr()
+    text = said if isinstance(said, str) else said.out + said.err
+    assert fragment in text, text
+    assert not (tmp_path / "cache").exists()  # nothing was exported from a refused version
+
+
+def test_an_untampered_copy_loads_everywhere(pristine, tmp_path):
+    root = tmp_path / "registry"
+    root.mkdir()
+    shutil.copytree(pristine, root / "v0001")
+    for loader in LOADERS.values():
+        loader(root / "v0001", tmp_path)

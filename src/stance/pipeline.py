@@ -37,7 +37,7 @@ from stance.files import tree_hashes, write_text_atomic
 from stance.labels import LabelSet
 from stance.predict.onnx_export import export_for_version
 from stance.provenance import encoder_provenance, git_state, library_versions
-from stance.registry import MANIFEST, Registry
+from stance.registry import MANIFEST, Registry, sealed
 from stance.runs import Run, complete_checkpoints, open_run
 from stance.schemas import to_yaml
 from stance.training import check_train_config, fine_tune
@@ -118,7 +118,7 @@ def write_manifest(stage: Path, manifest: dict) -> None:
     (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
     write_card(stage)
     hashes = {name: sha for name, sha in tree_hashes(stage).items() if name != MANIFEST}
-    write_text_atomic(stage / MANIFEST, json.dumps({**manifest, "artifacts_sha256": hashes}, indent=2, default=str))
+    write_text_atomic(stage / MANIFEST, json.dumps(sealed({**manifest, "artifacts_sha256": hashes}), indent=2))
 
 
 def data_fingerprints(prepared: Prepared, mixes: dict[str, Prepared]) -> dict[str, str]:

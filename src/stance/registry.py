@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stance.errors import RegistryError
-from stance.files import sha256_file, staged_dir
+from stance.files import sha256_file, sha256_text, staged_dir
 from stance.locks import LOCK, FolderLock, is_live
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,41 @@ DERIVED = ("evaluations", "onnx")
 PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib")
 
 
-def read_manifest(folder: Path) -> dict:
-    """A version folder's manifest, or a RegistryError naming the file."""
+# The manifest's own hash, stored in it: an edited metric or file list is caught like an edited file.
+# It detects changes, not forgery (anyone who can rewrite the manifest can recompute it); a signature
+# would need a key the project does not have.
+SEAL = "manifest_sha256"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _seal_of(manifest: dict) -> str:
+    body = {k: v for k, v in manifest.items() if k != SEAL}
+    return sha256_text(json.dumps(body, sort_keys=True, ensure_ascii=False))
+
+
+def sealed(manifest: dict) -> dict:
+    """The manifest as written: JSON values only, plus its own hash (:data:`SEAL`)."""
+    body = json.loads(json.dumps({k: v for k, v in manifest.items() if k != SEAL}, default=str))
+    return {**body, SEAL: _seal_of(body)}
+
+
+def _check_listed_path(path: Path, name: object, sha: object) -> None:
+    """A manifest names files inside its version only: relative, normalised, no '..', a real SHA-256."""
+    bad = (not isinstance(name, str) or not name or name.startswith(("/", "\\")) or "\\" in name
+           or any(part in ("", ".", "..") for part in name.split("/")))
+    if bad:
+        raise RegistryError(f"{path}: artifacts_sha256 names {name!r}, which is not a path inside the version; "
+                            "refusing it")
+    if not isinstance(sha, str) or not _SHA256.match(sha):
+        raise RegistryError(f"{path}: artifacts_sha256[{name!r}] is not a SHA-256 hex digest")
+
+
+def read_manifest(folder: Path, require_seal: bool = False) -> dict:
+    """A version folder's manifest, checked (seal, listed paths), or a RegistryError naming the file.
+
+    ``require_seal``: loaders refuse a manifest without its own hash (one written by older code, or
+    with the seal removed); listings and gc read any manifest that parses.
+    """
     path = Path(folder) / MANIFEST
     try:
         manifest = json.loads(path.read_text())
@@ -58,45 +91,63 @@ def read_manifest(folder: Path) -> dict:
         raise RegistryError(f"{path}: unreadable manifest ({type(err).__name__}: {str(err)[:80]})") from err
     if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts_sha256"), dict):
         raise RegistryError(f"{path}: not a stance manifest (no artifacts_sha256)")
+    for name, sha in manifest["artifacts_sha256"].items():
+        _check_listed_path(path, name, sha)
+    if SEAL in manifest and manifest[SEAL] != _seal_of(manifest):
+        raise RegistryError(f"{path} was changed after it was published (its {SEAL} does not match its "
+                            "content); refusing it")
+    if require_seal and SEAL not in manifest:
+        raise RegistryError(f"{path} has no {SEAL}: written by an older stance (before manifests were sealed) "
+                            "or edited; retrain the version with this stance")
     return manifest
 
 
-def _derived(relative: str) -> bool:
+def _derived(relative: str, expected: dict[str, str]) -> bool:
+    """Written into a version after publishing: evaluations/ always; onnx/ only for a version that
+    did not publish its export (once the manifest lists onnx/ files, it must list all of them)."""
     first = relative.split("/", 1)[0]
-    return first in DERIVED or first.startswith(".onnx")  # .onnx-*: an export being built
+    if first == "onnx" or first.startswith(".onnx"):  # .onnx-*: an export being built
+        return not any(name.startswith("onnx/") for name in expected)
+    return first in DERIVED
 
 
-def check_files(folder: Path, top_level_only: bool = False) -> list[str]:
+def check_files(folder: Path, require_seal: bool = False) -> list[str]:
     """What is wrong with a version folder's files against its manifest; empty when all is well.
 
-    ``top_level_only``: the files a loader reads (weights, configs, tokenizer),
-    which is all a command loading the model needs checked.
+    Every listed file must match its hash, every file at every depth must be listed (or derived, see
+    :func:`_derived`), and none may be a pickle or an unlisted symlink. Hashing all of a version
+    (about 200 MB with its exports) takes ~0.2 s on our 2 cores, so loaders check the whole version
+    rather than guess which files a library will open.
     """
     folder = Path(folder)
-    expected = read_manifest(folder)["artifacts_sha256"]
+    expected = read_manifest(folder, require_seal)["artifacts_sha256"]
     problems = []
     for name, sha in sorted(expected.items()):
-        if top_level_only and "/" in name:
-            continue
         path = folder / name
         if path.is_symlink() or not path.is_file():
             problems.append(f"{name} is missing")
         elif sha256_file(path) != sha:
             problems.append(f"{name} does not match its SHA-256 in {MANIFEST}")
-    found = folder.iterdir() if top_level_only else folder.rglob("*")
-    for path in sorted(found):
+    for path in sorted(folder.rglob("*")):
         name = str(path.relative_to(folder))
-        if name == MANIFEST or name in expected or _derived(name) or path.is_dir() and not path.is_symlink():
-            continue
-        problems.append(f"{name} is not listed in {MANIFEST}")
+        if path.suffix in PICKLE_SUFFIXES:
+            problems.append(f"{name} is a pickle file, which a version never holds")
+        elif path.is_symlink() and name not in expected:
+            problems.append(f"{name} is a symlink, which a version never holds")
+        elif not (name == MANIFEST or name in expected or _derived(name, expected) or path.is_dir()):
+            problems.append(f"{name} is not listed in {MANIFEST}")
     return problems
 
 
 def verify_checkpoint(folder: Path) -> None:
-    """Refuse a version whose model files differ from its manifest (a folder without one is not a version)."""
+    """Refuse a version whose files differ from its sealed manifest (a folder without one is not a version).
+
+    Every loader (torch, ONNX, the API, evaluate, show, distillation) calls this before reading a
+    byte of the model: the manifest's seal and paths, no unlisted file at any depth, every hash.
+    """
     if not (Path(folder) / MANIFEST).exists():
         return
-    problems = check_files(folder, top_level_only=True)
+    problems = check_files(folder, require_seal=True)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise RegistryError(f"{folder}: {problems[0]}{more}; refusing to load it (stance-models verify lists all)")
@@ -170,7 +221,7 @@ class Registry:
 
     def verify(self, version: str) -> list[str]:
         """Every problem of a version's files against its manifest (``stance-models verify``)."""
-        return check_files(self.resolve(version))
+        return check_files(self.resolve(version), require_seal=True)
 
     # ------------------------------------------------------------ writing
 

@@ -78,6 +78,7 @@ def load_predictor(path: Path, backend: str = "torch", onnx_cache: str | None = 
         return _PREDICTORS[key]
     threads = threads or default_threads()
     check_checkpoint(path)
+    verify_checkpoint(path)  # every backend, before any file is parsed (the torch one checks again: cheap)
     # Each backend's module is imported only when chosen: the torch one loads torch and
     # transformers (seconds, hundreds of MB), the ONNX one a second native thread pool.
     if backend == "torch":

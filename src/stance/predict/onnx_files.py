@@ -17,7 +17,7 @@ from pathlib import Path
 
 from stance.errors import ConfigError
 from stance.files import sha256_file
-from stance.registry import MANIFEST
+from stance.registry import MANIFEST, read_manifest
 
 ONNX_VARIANTS = {"onnx": "int8", "onnx-fp32": "fp32"}  # backend name -> exported file variant
 EXPORT_META = "export.json"
@@ -36,8 +36,7 @@ def check_variant(variant: str) -> None:
 
 
 def _manifest_hashes(version: Path) -> dict[str, str]:
-    manifest = version / MANIFEST
-    return json.loads(manifest.read_text()).get("artifacts_sha256", {}) if manifest.is_file() else {}
+    return read_manifest(version)["artifacts_sha256"] if (version / MANIFEST).is_file() else {}
 
 
 def valid_export(folder: Path, weights_sha: str, variant: str, published_sha: str | None = None) -> bool:
