@@ -10,7 +10,10 @@ bug and keeps its traceback. Each stage raises the subclass that names what went
 
 from __future__ import annotations
 
+import errno
+
 USER_ERROR_EXIT = 2  # the exit status of every user error, in every command
+ENVIRONMENT_EXIT = 1  # the machine, not the user: a full disk, a read-only folder (docs/reliability.md)
 DIVERGED_EXIT = 3  # stance-train: a non-finite loss or gradient; retrying the same config will not help
 
 
@@ -48,6 +51,16 @@ class CheckpointError(StanceError):
     """A folder that is not a loadable stance checkpoint."""
 
 
+class EnvironmentFailure(StanceError):
+    """The machine refused a write (no space left, a read-only folder); one line, exit 1, nothing damaged."""
+
+    exit_code = ENVIRONMENT_EXIT
+
+    @classmethod
+    def from_os_error(cls, err: OSError, doing: str) -> EnvironmentFailure:
+        return cls(f"{doing}: {err.strerror or err} ({err.filename or 'no file named'})")
+
+
 class DivergenceError(StanceError):
     """Training produced a non-finite loss or gradient; nothing is published."""
 
@@ -73,3 +86,18 @@ class JsonLineError(StanceError):
         super().__init__(f"{field}: {rule}")
         self.field = field
         self.rule = rule
+
+
+# The machine, not the user: exit 1 with one line (docs/reliability.md); staging folders are removed
+# as the error unwinds, so nothing already written is damaged.
+_ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT)
+_ENVIRONMENT_WORDS = ("No space left", "Read-only file system", "Permission denied", "Disk quota")
+
+
+def environment_failure(err: BaseException) -> EnvironmentFailure | None:
+    """A full disk or a read-only or forbidden folder as one line (exit 1); None for anything else."""
+    if isinstance(err, OSError) and err.errno in _ENVIRONMENT_ERRNOS:
+        return EnvironmentFailure.from_os_error(err, "the machine refused a write")
+    if any(word in str(err) for word in _ENVIRONMENT_WORDS):  # safetensors reports them as text
+        return EnvironmentFailure(f"the machine refused a write: {str(err).splitlines()[0][:200]}")
+    return None

@@ -35,6 +35,7 @@ from stance.evaluation.calibrate import calibrate_checkpoint
 from stance.evaluation.compare import saved_predictions, write_comparison
 from stance.files import tree_hashes, write_text_atomic
 from stance.labels import LabelSet
+from stance.model.classifier import check_encoder
 from stance.predict.onnx_export import export_for_version
 from stance.provenance import encoder_provenance, git_state, library_versions
 from stance.registry import MANIFEST, Registry, sealed
@@ -83,7 +84,7 @@ def _data_record(prepared: Prepared, cfg: DataConfig) -> dict:
 
 
 def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, Prepared], training: dict,
-              metrics: dict, git: dict, calibration: dict | None = None) -> dict:
+              metrics: dict, git: dict, calibration: dict | None = None, run_id: str | None = None) -> dict:
     portable = portable_train_job(job)  # no absolute path of this machine in what readers see
     return {
         "version": version,
@@ -101,6 +102,7 @@ def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, 
         "seed": job.seed,
         "train": asdict(job.train),
         "training": training,
+        "run": run_id,  # the work folder's name: a resumer skips a run that was published (stance.runs)
         "main_metric": job.train.selection_metric,  # picked the best epoch; leads the report and the card
         "calibration": calibration,  # the temperature fitted on validation (None: train.calibrate=false)
         "metrics": metrics,
@@ -157,6 +159,7 @@ def run_training(job: TrainJob) -> RunResult | None:
     staging folder or reservation is left behind.
     """
     check_train_config(job)  # a bad train.* setting fails before data is prepared or a version reserved
+    check_encoder(job.model)  # max_length and config_overrides against the encoder's own config
     git = git_state()  # read before training, so edits made during a long run cannot be misattributed
     check_train_config(job)
     if job.train.resume != "never" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -168,6 +171,7 @@ def run_training(job: TrainJob) -> RunResult | None:
         labels = LabelSet(tuple(job.data.labels))
         prepared = prepare(job.data, job.prepared_root)
         mixes = prepare_mixes(job, labels)
+        stop.check("while preparing the data; nothing published")
         check_validation_split(job, prepared)
         teachers = resolve_teachers(job, data_fingerprints(prepared, mixes))
         if _rank() != 0:
@@ -192,14 +196,20 @@ def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepa
                 training = fine_tune(job, prepared, labels, staged.path, run.path, mixes, run.checkpoint, stop,
                                      run_name=staged.version, teachers=teachers)
             except DivergenceError as err:
+                run.mark_diverged(str(err))  # kept to inspect; never resumed, removed by gc
                 raise DivergenceError(f"{err}; no version published; {_last_checkpoint(run)}") from err
             (staged.path / "config.yaml").write_text(to_yaml(portable_train_job(job)))
+            stop.check("after training; nothing published")
             calibration = _calibrate(job, prepared, staged.path)
             metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
                                           staged.path / "eval", job.train.progress, job.train.selection_metric)
+            stop.check("after evaluation; nothing published")
             export_for_version(staged.path)  # the ONNX export ships with the version, hashed like the rest
             write_manifest(staged.path, _manifest(job, staged.version, prepared, mixes, training, metrics, git,
-                                                  calibration))
+                                                  calibration, run.path.name))
+            # The last safe point: a stop requested from here on finds the version published (exit 0).
+            stop.check("before publishing; nothing published")
+            run.mark_published(registry.root, staged.version)
             finished = True
         finally:
             if not finished:

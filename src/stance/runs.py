@@ -25,6 +25,11 @@ from stance.files import sha256_text
 from stance.locks import FolderLock, is_live
 
 RUN_PREFIX = "run-"
+# Written into a run's folder just before its version is renamed into the registry: which version
+# it becomes. A folder whose named version exists (with this run in its manifest) is finished work,
+# never resumed (a SIGKILL after the rename would otherwise train and publish the same version again).
+PUBLISHED = "published.json"
+DIVERGED = "diverged.json"  # a run that stopped on a non-finite loss: kept to inspect, never resumed
 # Where a run writes, and what only changes how it reports: not part of what it trains.
 _NOT_IN_KEY = (("registry",), ("prepared_root",), ("work_dir",), ("note",), ("train", "resume"),
                ("train", "progress"))
@@ -66,6 +71,13 @@ class Run:
     checkpoint: Path | None
     lock: FolderLock | None
 
+    def mark_published(self, registry: Path, version: str) -> None:
+        (self.path / PUBLISHED).write_text(json.dumps({"registry": str(Path(registry).resolve()),
+                                                       "version": version}))
+
+    def mark_diverged(self, message: str) -> None:
+        (self.path / DIVERGED).write_text(json.dumps({"error": message}))
+
     def close(self, remove: bool) -> None:
         if self.lock is not None:
             self.lock.release()
@@ -77,9 +89,24 @@ class Run:
                 pass  # other runs of this config are still there
 
 
+def published_version(run: Path) -> Path | None:
+    """The version a run folder was published as, if that version exists and names this run."""
+    try:
+        info = json.loads((Path(run) / PUBLISHED).read_text())
+        manifest = json.loads((Path(info["registry"]) / info["version"] / "manifest.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not published, or killed between the marker and the rename: resumable
+    return Path(info["registry"]) / info["version"] if manifest.get("run") == Path(run).name else None
+
+
+def finished(run: Path) -> bool:
+    """Published or diverged: nothing to resume."""
+    return (Path(run) / DIVERGED).is_file() or published_version(run) is not None
+
+
 def resumable_runs(key_dir: Path) -> list[Path]:
     """Dead runs under one config key that have a complete checkpoint, newest checkpoint first."""
-    runs = [p for p in Path(key_dir).glob(f"{RUN_PREFIX}*") if p.is_dir() and not is_live(p)]
+    runs = [p for p in Path(key_dir).glob(f"{RUN_PREFIX}*") if p.is_dir() and not is_live(p) and not finished(p)]
     with_ckpt = [(ckpts[-1], run) for run in runs if (ckpts := complete_checkpoints(run))]
     return [run for ckpt, run in sorted(with_ckpt, key=lambda c: c[0].stat().st_mtime, reverse=True)]
 
@@ -110,7 +137,8 @@ def open_run(work_dir: str | Path, job: Any, resume: bool, lock: bool = True) ->
 
 
 def stale_runs(work_dir: str | Path, max_age_days: float) -> list[Path]:
-    """Dead run folders that nothing will resume, or whose last change is older than ``max_age_days``."""
+    """Dead run folders that nothing will resume (no checkpoint, published, diverged), or whose last
+    change is older than ``max_age_days``."""
     now = time.time()
     stale = []
     # run-* directly under work_dir: the layout before config keys, never resumable.
@@ -119,6 +147,6 @@ def stale_runs(work_dir: str | Path, max_age_days: float) -> list[Path]:
             continue
         ckpts = complete_checkpoints(run)
         newest = max((p.stat().st_mtime for p in [run, *ckpts]), default=0.0)
-        if not ckpts or now - newest > max_age_days * 86400:
+        if not ckpts or finished(run) or now - newest > max_age_days * 86400:
             stale.append(run)
     return stale

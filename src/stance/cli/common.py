@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import hydra
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser  # Hydra's own command line parser: flags read as it reads them
 from hydra.core.hydra_config import HydraConfig
@@ -26,11 +27,12 @@ from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+from safetensors import SafetensorError
 
 from stance.cli.distributed import MULTIRUN_UNDER_TORCHRUN, distributed_overrides, export_slurm_env, world_size
 from stance.cli.hints import hint_for_missing_config
 from stance.config import config_dir
-from stance.errors import USER_ERROR_EXIT, ConfigError, StanceError
+from stance.errors import USER_ERROR_EXIT, ConfigError, StanceError, environment_failure
 from stance.schemas import to_dataclass
 
 Job = TypeVar("Job")
@@ -87,6 +89,11 @@ def compose_config(name: str, overrides: list[str], user_dir: str | None = None)
         raise ConfigError(config_error_line(err)) from err
     except ValueError as err:  # Hydra's defaults list raises plain ValueErrors, e.g. for `group=null`
         raise ConfigError(f"cannot compose config {name!r} with {overrides}: {config_error_line(err)}") from err
+    except yaml.YAMLError as err:  # a config file that is not YAML: name the file and line
+        mark = getattr(err, "problem_mark", None)
+        where = f"{mark.name}:{mark.line + 1}:{mark.column + 1}" if mark else "a config file"
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({problem})") from None
     # A config may read Hydra's own values (`variant: trial${hydra:job.num}` in hparams_search/):
     # make them resolvable as in a real run, then drop the hydra node, which is no part of the job.
     HydraConfig.instance().set_config(cfg)
@@ -186,5 +193,11 @@ def run_hydra(config_name: str, cls: type, task: Callable[[DictConfig], Any]) ->
         except StanceError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(err.exit_code)
+        except (OSError, SafetensorError) as err:
+            failure = environment_failure(err)
+            if failure is None:
+                raise  # not the machine refusing a write: a bug, keep its traceback
+            print(f"error: {failure}", file=sys.stderr)
+            sys.exit(failure.exit_code)
 
     hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)(guarded)()

@@ -7,7 +7,7 @@ import json
 import shutil
 import sys
 
-from stance.errors import USER_ERROR_EXIT
+from stance.errors import USER_ERROR_EXIT, environment_failure
 from stance.registry import Registry, RegistryError, verify_checkpoint
 from stance.runs import stale_runs
 
@@ -97,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     except RegistryError as err:
         print(f"error: {err}", file=sys.stderr)
         return USER_ERROR_EXIT
+    except OSError as err:
+        failure = environment_failure(err)
+        if failure is None:
+            raise
+        print(f"error: {failure}", file=sys.stderr)
+        return failure.exit_code
     return 0
 
 

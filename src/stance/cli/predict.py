@@ -13,7 +13,8 @@ import logging
 import sys
 
 from stance.config import PredictJob
-from stance.errors import USER_ERROR_EXIT, ConfigError, StanceError
+from stance.errors import ConfigError, StanceError
+from stance.signals import StopRequests
 
 EPILOG = """examples:
   stance-predict article.txt
@@ -120,10 +121,12 @@ def main(argv: list[str] | None = None) -> int:
             predictor = load_predictor(path, job.backend, job.onnx_cache, job.threads)
             print(f"stance-predict: ONNX export at {predictor.onnx_path}")
             return 0
-        run_prediction(job)
+        # SIGINT/SIGTERM: one line and exit 130/143; the outputs are all written or all untouched.
+        with StopRequests(immediate=True).installed() as stop:
+            run_prediction(job, stop=stop)
     except StanceError as err:
         print(f"error: {err}", file=sys.stderr)
-        return USER_ERROR_EXIT
+        return err.exit_code
     return 0
 
 

@@ -120,6 +120,28 @@ def _as_config_error(cfg: ModelConfig) -> Iterator[None]:
         raise ConfigError(f"model.name_or_path={cfg.name_or_path!r}{at}: cannot load the model: {first}") from err
 
 
+def check_encoder(cfg: ModelConfig) -> None:
+    """Values only the encoder's own config can judge, checked before any data is read (issue 27):
+    ``model.max_length`` within its position embeddings, and ``model.config_overrides`` it accepts."""
+    with _as_config_error(cfg):
+        config = AutoConfig.from_pretrained(cfg.name_or_path, revision=cfg.revision)
+    for key, value in cfg.config_overrides.items():
+        if not hasattr(config, key):
+            raise ConfigError(f"model.config_overrides.{key}: {config.model_type} configs have no such setting")
+        try:
+            setattr(config, key, value)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"model.config_overrides.{key}={value!r}: {err}") from None
+    heads, hidden = getattr(config, "num_attention_heads", None), getattr(config, "hidden_size", None)
+    if isinstance(heads, int) and isinstance(hidden, int) and heads > 0 and hidden % heads:
+        raise ConfigError(f"model.config_overrides: hidden_size={hidden} is not a multiple of "
+                          f"num_attention_heads={heads}")
+    limit = getattr(config, "max_position_embeddings", None)
+    if isinstance(limit, int) and cfg.max_length > limit:
+        raise ConfigError(f"model.max_length={cfg.max_length} is more than the {limit} positions "
+                          f"{cfg.name_or_path!r} has; use at most {limit}")
+
+
 def build_model(cfg: ModelConfig, labels: LabelSet, extra: dict[str, Any] | None = None):
     """A fresh classifier on top of the configured encoder, and its tokenizer."""
     encoding = Encoding.from_model_config(cfg)

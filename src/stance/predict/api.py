@@ -32,6 +32,9 @@ from stance.predict.predictor import Predictor
 from stance.predict.segmentation import Sentence, sentences_of
 
 Rows = list[dict[str, Any]]
+# A sentence with more actor mentions than this is refused with one line (docs/predict.md): the time
+# and memory of one sentence grow with its mentions, and no real sentence has a thousand of them.
+MAX_MENTIONS_PER_SENTENCE = 1000
 
 
 class StancePredictor:
@@ -90,6 +93,10 @@ class StancePredictor:
             sentences = sentences_of(doc, self.segmentation)
             n_sentences[doc.id] = len(sentences)
             for sentence, mentions in zip(sentences, self.finder.mentions(doc, sentences), strict=True):
+                if len(mentions) > MAX_MENTIONS_PER_SENTENCE:
+                    raise InputError(f"{doc.source}: sentence {sentence.index} has {len(mentions)} actor mentions, "
+                                     f"more than the {MAX_MENTIONS_PER_SENTENCE} one sentence may have; is it "
+                                     "really one sentence? (split it, or check the segmentation settings)")
                 if mentions:
                     units.append((sentence, mentions))
         batch = [SentenceTargets(s.text, [TargetSpec(m.start, m.end, m.mention) for m in ms]) for s, ms in units]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stance.config import PredictJob
+from stance.errors import EnvironmentFailure, InputError
 from stance.files import write_files_atomic
 from stance.labels import LabelSet
 from stance.predict.mentions import Mention
@@ -142,6 +143,34 @@ def summary_text(result: PredictResult) -> str:
                       indent=2, ensure_ascii=False) + "\n"
 
 
+def output_paths(job: PredictJob) -> dict[str, Path]:
+    """The output files asked for, by option name (``--out -`` is stdout, not a file)."""
+    named = {"out": job.out if job.out != "-" else None, "csv": job.csv, "summary": job.summary}
+    return {name: Path(value) for name, value in named.items() if value}
+
+
+def check_output_paths(job: PredictJob) -> None:
+    """Refuse, before any work, outputs that collide with each other or an input, or cannot be files.
+
+    Written by hand because each rule protects something the atomic writer cannot: two options naming
+    one file would keep only the last one written, and an output onto an input would replace the text.
+    """
+    paths = output_paths(job)
+    seen: dict[Path, str] = {}
+    inputs = {Path(i).resolve(): i for i in job.inputs if i != "-" and Path(i).is_file()}
+    for name, path in paths.items():
+        key = path.resolve()
+        if key in seen:
+            raise InputError(f"--{name} and --{seen[key]} both name {path}; give each output its own file")
+        if key in inputs:
+            raise InputError(f"--{name} {path} is an input file; writing there would replace it")
+        if path.is_dir():
+            raise InputError(f"--{name} {path} is a folder; name a file")
+        if not path.parent.is_dir():
+            raise InputError(f"--{name} {path}: folder {path.parent} does not exist")
+        seen[key] = name
+
+
 def write_outputs(job: PredictJob, result: PredictResult, stdout: TextIO) -> list[Path]:
     files: dict[Path, str | bytes] = {}
     if job.out and job.out != "-":
@@ -151,7 +180,10 @@ def write_outputs(job: PredictJob, result: PredictResult, stdout: TextIO) -> lis
     if job.summary:
         files[Path(job.summary)] = summary_text(result)
     # Every file is written under a temporary name before any is renamed into place (mode 0644).
-    written = write_files_atomic(files)
+    try:
+        written = write_files_atomic(files)
+    except OSError as err:
+        raise EnvironmentFailure.from_os_error(err, "cannot write the outputs; none was changed") from None
     if job.out == "-":
         stdout.write(jsonl_text(result.rows))
         stdout.flush()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from contextlib import nullcontext
 from typing import Any, TextIO
 
 from stance.config import PredictJob, SegmentationConfig
@@ -19,8 +20,9 @@ from stance.predict.backends import default_threads, resolve_version
 from stance.predict.documents import Document, read_documents
 from stance.predict.finder import ActorFinder
 from stance.predict.mentions import Actor
-from stance.predict.outputs import PredictResult, format_table, write_outputs
+from stance.predict.outputs import PredictResult, check_output_paths, format_table, write_outputs
 from stance.predict.predictor import Predictor
+from stance.signals import StopRequests
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +42,14 @@ def missing_actors(requested: list[Actor], rows: list[dict[str, Any]]) -> list[s
 
 
 def run_prediction(job: PredictJob, stdin: TextIO | None = None,
-                   stdout: TextIO | None = None) -> PredictResult:
-    """``stance-predict``: read, segment, find actors, classify, write."""
+                   stdout: TextIO | None = None, stop: StopRequests | None = None) -> PredictResult:
+    """``stance-predict``: read, segment, find actors, classify, write.
+
+    ``stop``: the command's signal handling; the outputs are written as one deferred block, so a
+    SIGINT or SIGTERM leaves them all written or all untouched.
+    """
     job.check()
+    check_output_paths(job)
     stdout = stdout or sys.stdout
     path = resolve_version(job.version, job.registry)  # a missing version fails before reading input
     docs = read_documents(job.inputs, job.input_format, job.text_field, job.id_field, stdin)
@@ -64,7 +71,8 @@ def run_prediction(job: PredictJob, stdin: TextIO | None = None,
             "onnx": str(model.onnx_path) if model.onnx_path else None,
             "labels": list(predictor.labels.names)}
     result = PredictResult(rows, summaries, predictor.labels, meta, missing_actors=missing)
-    result.written = write_outputs(job, result, stdout)
+    with stop.deferred() if stop is not None else nullcontext():
+        result.written = write_outputs(job, result, stdout)
     show_table = job.table if job.table is not None else job.out != "-"
     if show_table:
         out = sys.stderr if job.out == "-" else stdout

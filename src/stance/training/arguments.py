@@ -13,6 +13,9 @@ from pathlib import Path
 import torch
 from transformers import TrainingArguments
 
+# Trainer's own table of report_to names (public in transformers.integrations, used by Trainer itself).
+from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
 from stance.config import ConfigError, TrainJob, check_choice
 from stance.evaluation import SELECTION_METRICS
 
@@ -65,6 +68,10 @@ def check_train_config(job: TrainJob) -> None:
         raise ConfigError(f"train.selection_metric=macro_f1_polar averages the F1 of favor and against, "
                           f"but data.labels {list(job.data.labels)} lack {sorted(missing)}")
     t.check()
+    unknown = [n for n in report_to(job) if n not in (*INTEGRATION_TO_CALLBACK, "all")]
+    if unknown:
+        raise ConfigError(f"train.report_to: {unknown} not among the tracking backends Trainer knows "
+                          f"({', '.join(sorted(INTEGRATION_TO_CALLBACK))}, all, none)")
     resolve_precision(t.precision)
     if t.rdrop_alpha < 0:
         raise ConfigError(f"train.rdrop_alpha={t.rdrop_alpha} must be >= 0")

@@ -7,16 +7,13 @@ resumable state (weights, optimizer, scheduler, RNG, trainer_state.json).
 from __future__ import annotations
 
 import math
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import FrameType
 
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from stance.errors import DivergenceError, RunInterrupted
+from stance.errors import DivergenceError
+from stance.signals import StopRequests
 
 
 class DivergenceGuard(TrainerCallback):
@@ -48,21 +45,20 @@ def check_loss(loss: torch.Tensor, step: int) -> None:
 class GracefulStop(TrainerCallback):
     """On SIGTERM or SIGINT, finish the current step, save a checkpoint and stop training.
 
-    The signal handler only records the signal; ``on_step_end`` turns it into
-    Trainer's own ``should_save`` and ``should_training_stop``, so the checkpoint
-    is the one Trainer writes and ``resume_from_checkpoint`` reads. A second
+    The handler (:class:`stance.signals.StopRequests`) only records the signal, at
+    any stage of the run; ``on_step_end`` turns it into Trainer's own
+    ``should_save`` and ``should_training_stop``, so the checkpoint is the one
+    Trainer writes and ``resume_from_checkpoint`` reads, and the pipeline acts on
+    it at its own safe points (:meth:`check`) outside the training loop. A second
     signal stops at once.
     """
 
     def __init__(self) -> None:
-        self.signum: int | None = None
-        self.training = False
+        self.requests = StopRequests()
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
-        self.training = True
-
-    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
-        self.training = False
+    @property
+    def signum(self) -> int | None:
+        return self.requests.signum
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                     **kwargs) -> TrainerControl:
@@ -72,29 +68,15 @@ class GracefulStop(TrainerCallback):
         return control
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.training and self.signum is None:
-            self.signum = signum
-            return
-        # Outside the training loop (preparing, evaluating, publishing), or a second
-        # signal: stop now; the staging folder's cleanup runs as the exception unwinds.
-        raise RunInterrupted(f"stopped by {signal.Signals(signum).name}", signum)
+        self.requests.handle(signum, frame)
 
-    @contextmanager
-    def installed(self) -> Iterator[GracefulStop]:
-        """Handle SIGTERM and SIGINT with this object inside the block.
+    def check(self, where: str = "") -> None:
+        """A safe point: stop here (RunInterrupted) if a signal arrived since the last one."""
+        self.requests.check(where)
 
-        Python lets only the main thread set signal handlers; elsewhere (a run
-        started from a worker thread) the block runs with the handlers as they are.
-        """
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        previous = {s: signal.signal(s, self.handle) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            yield self
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+    def installed(self):
+        """Handle SIGTERM and SIGINT with this object inside the block (main thread only)."""
+        return self.requests.installed()
 
 
 class SaveEvery(TrainerCallback):
