@@ -39,7 +39,7 @@ def test_run_writes_a_complete_version(tiny_version):
     assert manifest["seed"] == 42
     assert manifest["encoder"]["source"] == "package"  # named portably: tests/test_card.py
     assert manifest["encoder"]["weights_sha256"] == sha256_file(Path(_minilm_path()) / "model.safetensors")
-    sources = {"train.jsonl", "validation.jsonl", "test.jsonl", "test_hard.jsonl"}
+    sources = {"train.jsonl", "validation.jsonl", "test.jsonl", "test_hard.jsonl", "test_hard2.jsonl"}
     assert set(manifest["data"]["sources_sha256"]) == sources
     assert manifest["artifacts_sha256"]["model.safetensors"] == sha256_file(path / "model.safetensors")
     assert manifest["libraries"]["transformers"].startswith("5.")
@@ -48,7 +48,7 @@ def test_run_writes_a_complete_version(tiny_version):
     assert config["id2label"] == {"0": "favor", "1": "against", "2": "neutral"}
 
     # Metrics in the manifest are the ones the evaluation wrote.
-    for split in ("validation", "test", "test_hard"):  # test_hard: the hard split, an eval split of world_affairs
+    for split in ("validation", "test", "test_hard", "test_hard2"):  # the hard splits: eval splits of world_affairs
         written = json.loads((path / "eval" / split / METRICS_JSON).read_text())["metrics"]
         assert written["macro_f1"] == manifest["metrics"][split]["macro_f1"]
         preds = (path / "eval" / split / PREDICTIONS_JSONL).read_text().splitlines()
@@ -59,7 +59,7 @@ def test_card_numbers_come_from_the_run(tiny_version):
     manifest = json.loads((tiny_version / "manifest.json").read_text())
     card = ModelCard.load(tiny_version / CARD)
     results = card.data.eval_results
-    assert {r.dataset_split for r in results} == {"validation", "test", "test_hard"}
+    assert {r.dataset_split for r in results} == {"validation", "test", "test_hard", "test_hard2"}
     for r in results:
         if r.metric_type == "macro_f1":
             assert r.metric_value == round(manifest["metrics"][r.dataset_split]["macro_f1"], 4)
@@ -153,7 +153,8 @@ def test_evaluate_checkpoint_writes_each_split_folder_once_from_memory(tiny_vers
         assert (report["data"], report["data_fingerprint"]) == ("world_affairs", prepared.manifest["fingerprint"])
         assert len((folder / PREDICTIONS_JSONL).read_text().splitlines()) == metrics[split]["n"]
     # The training run's own evaluation has the same layout.
-    assert sorted(p.name for p in (tiny_version / "eval").iterdir()) == ["test", "test_hard", "validation"]
+    assert sorted(p.name for p in (tiny_version / "eval").iterdir()) == ["test", "test_hard", "test_hard2",
+                                                                        "validation"]
 
 
 def test_card_lists_the_data_configs_card_notes_under_limitations(tiny_version, tmp_path):
