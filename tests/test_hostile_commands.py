@@ -208,3 +208,98 @@ def test_outputs_are_readable_by_others_whatever_the_umask(tiny_version, tmp_pat
         mode = stat.S_IMODE(path.stat().st_mode)
         wanted = 0o055 if path.is_dir() else 0o044
         assert mode & wanted == wanted, f"{path}: {oct(mode)}"
+
+
+# ---------------------------------------------------------------- issue 27: outputs, signals, sizes
+
+
+ARTICLE = "Brazil welcomed the ceasefire brokered by Qatar, while Venezuela accused Washington of sabotage.\n"
+
+
+@pytest.mark.parametrize("flags, pattern", [
+    (["--out", "{tmp}/x.jsonl", "--csv", "{tmp}/x.jsonl"], "--csv and --out both name"),
+    (["--out", "{tmp}/a.txt"], "is an input file"),
+    (["--summary", "{tmp}"], "is a folder"),
+    (["--out", "{tmp}/missing/x.jsonl"], "does not exist"),
+])
+def test_predict_refuses_colliding_or_impossible_outputs_before_any_work(tiny_version, tmp_path, flags, pattern):
+    (tmp_path / "a.txt").write_text(ARTICLE)
+    (tmp_path / "x.jsonl").write_text("old\n")
+    args = [f.format(tmp=tmp_path) for f in flags]
+    result = run("stance-predict", str(tmp_path / "a.txt"), "--version", str(tiny_version), *args, cwd=tmp_path)
+    assert_user_error(result, pattern)
+    assert (tmp_path / "a.txt").read_text() == ARTICLE and (tmp_path / "x.jsonl").read_text() == "old\n"
+
+
+def test_predict_on_an_unwritable_output_is_one_line_exit_1(tiny_version, tmp_path):
+    (tmp_path / "a.txt").write_text(ARTICLE)
+    result = run("stance-predict", str(tmp_path / "a.txt"), "--version", str(tiny_version), "--out",
+                 "/proc/version", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def test_a_sentence_with_too_many_mentions_is_one_line(tiny_version, tmp_path):
+    from stance.predict.api import MAX_MENTIONS_PER_SENTENCE
+
+    (tmp_path / "a.txt").write_text(" ".join(["China"] * (MAX_MENTIONS_PER_SENTENCE + 1)) + ".\n")
+    result = run("stance-predict", str(tmp_path / "a.txt"), "--version", str(tiny_version), cwd=tmp_path)
+    assert_user_error(result, f"more than the {MAX_MENTIONS_PER_SENTENCE}")
+
+
+def test_mentions_cost_linear_time_in_one_sentence(tiny_version):
+    """Token spans by binary search: 4x the mentions cost well under 16x the encoding time (issue 27)."""
+    import time
+
+    from stance.model import InputBuilder, SentenceTargets, TargetSpec, encode_sentences
+
+    builder = InputBuilder(load_tokenizer(str(tiny_version)), Encoding("marker", "span", False,
+                                                                         ("[unused0]", "[unused1]"), 64))
+
+    def cost(n: int) -> float:
+        text = " ".join(["China"] * n)
+        targets = [TargetSpec(6 * i, 6 * i + 5, "China") for i in range(n)]
+        started = time.perf_counter()
+        encode_sentences(builder, [SentenceTargets(text, targets)])
+        return time.perf_counter() - started
+
+    cost(50)  # warm up
+    small, large = min(cost(250) for _ in range(3)), min(cost(1000) for _ in range(3))
+    assert large / small < 10, (small, large)  # quadratic would be ~16
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [("INT", 130), ("TERM", 143)])
+def test_predict_stopped_by_a_signal_is_one_line_and_writes_nothing(tiny_version, tmp_path, signum, code):
+    import signal
+    import time
+
+    (tmp_path / "big.txt").write_text(ARTICLE * 20000)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.Popen([str(BIN / "stance-predict"), str(tmp_path / "big.txt"), "--version", str(tiny_version),
+                             "--backend", "torch", "--out", str(tmp_path / "rows.jsonl"), "--csv",
+                             str(tmp_path / "rows.csv"), "--no-table"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # loading takes a few seconds; 80,000 pairs take far longer than this
+    proc.send_signal(getattr(signal, f"SIG{signum}"))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-2000:]
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [f"error: stopped by SIG{signum}"]
+    assert not list(tmp_path.glob("rows*")) and not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_stop_inside_the_output_block_waits_for_it():
+    """The outputs are one deferred block: a signal inside it is acted on after every file is in place."""
+    import signal
+
+    from stance.errors import RunInterrupted
+    from stance.signals import StopRequests
+
+    finished = []
+    with StopRequests(immediate=True).installed() as stop:
+        with pytest.raises(RunInterrupted) as caught:
+            with stop.deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                finished.append("all files renamed")
+        assert finished == ["all files renamed"] and caught.value.exit_code == 143

@@ -373,3 +373,44 @@ def test_predict_reads_many_jsonl_files_to_documents_or_a_one_line_error(tmp_pat
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
     check_documents(path)
+
+
+# ---------------------------------------------------------------- issue 27: values only the encoder or Trainer can judge
+
+
+@pytest.mark.parametrize("override, pattern", [
+    ("model.max_length=100000", r"model\.max_length=100000 is more than the \d+ positions"),
+    ("model.config_overrides.hidden_size=33", r"hidden_size=33 is not a multiple of num_attention_heads"),
+    ("+model.config_overrides.no_such_setting=1", r"model\.config_overrides\.no_such_setting"),
+    ("train.report_to=bogus", r"train\.report_to: \['bogus'\] not among the tracking backends"),
+])
+def test_encoder_and_trainer_values_are_one_line_before_any_data(override, pattern):
+    from stance.model.classifier import check_encoder
+    from stance.training import check_train_config
+
+    job = check_overrides("train", TrainJob, ["debug=tiny", override])[0]
+    with pytest.raises(StanceError, match=pattern) as info:
+        check_train_config(job)
+        check_encoder(job.model)
+    assert_one_line(info.value)
+
+
+def test_a_yaml_syntax_error_in_a_config_folder_names_file_and_line(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "bad.yaml").write_text("name: x\npath: [unclosed\n")
+    with pytest.raises(StanceError, match=r"bad\.yaml:3:1: not valid YAML") as info:
+        check_overrides("train", TrainJob, ["data=bad"], user_dir=str(tmp_path))
+    assert_one_line(info.value)
+
+
+def test_full_disk_and_read_only_errors_are_one_line_exit_1():
+    import errno
+
+    from stance.errors import ENVIRONMENT_EXIT, environment_failure
+
+    for code in (errno.ENOSPC, errno.EROFS):
+        failure = environment_failure(OSError(code, "refused", "/registry/v0001/model.safetensors"))
+        assert failure is not None and failure.exit_code == ENVIRONMENT_EXIT
+        assert_one_line(failure)
+    assert environment_failure(Exception("Error while serializing: IoError(No space left on device)")) is not None
+    assert environment_failure(OSError(errno.ENOENT, "missing")) is None  # not the machine: a bug keeps its traceback

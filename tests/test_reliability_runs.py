@@ -26,7 +26,7 @@ from stance.locks import FolderLock
 from stance.model import load_model
 from stance.pipeline import run_training
 from stance.predict import StancePredictor, load_predictor
-from stance.registry import MANIFEST, Registry
+from stance.registry import MANIFEST, Registry, sealed
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNAL_AT_STEP = ROOT / "tests" / "helpers" / "signal_at_step.py"
@@ -268,7 +268,7 @@ def _publish(staged_ctx, files: dict[str, str]) -> None:
     for name, text in files.items():
         (staged.path / name).write_text(text)
     hashes = tree_hashes(staged.path)
-    (staged.path / MANIFEST).write_text(f'{{"artifacts_sha256": {__import__("json").dumps(hashes)}}}')
+    (staged.path / MANIFEST).write_text(json.dumps(sealed({"artifacts_sha256": hashes})))
     return staged
 
 
@@ -518,3 +518,62 @@ def test_an_untampered_copy_loads_everywhere(pristine, tmp_path):
     shutil.copytree(pristine, root / "v0001")
     for loader in LOADERS.values():
         loader(root / "v0001", tmp_path)
+
+
+# ---------------------------------------------------------------- published and diverged work folders (issue 27)
+
+
+def _fake_run(work_dir: Path, name: str) -> Path:
+    """A dead run's folder with one complete checkpoint, as Trainer leaves it."""
+    ckpt = work_dir / "key" / name / "checkpoint-2"
+    ckpt.mkdir(parents=True)
+    for file in ("model.safetensors", "optimizer.pt"):
+        (ckpt / file).write_text("x")
+    (ckpt / "trainer_state.json").write_text("{}")
+    return ckpt.parent
+
+
+def test_a_published_run_is_never_resumed_and_gc_removes_it(tmp_path, capsys):
+    from stance.runs import PUBLISHED, resumable_runs
+
+    registry = Registry(tmp_path / "registry")
+    version = registry.root / "v0001"
+    version.mkdir(parents=True)
+    published = _fake_run(tmp_path / "runs", "run-1")
+    (version / MANIFEST).write_text(json.dumps(sealed({"artifacts_sha256": {}, "run": published.name})))
+    (published / PUBLISHED).write_text(json.dumps({"registry": str(registry.root), "version": "v0001"}))
+    # Killed between the marker and the rename: the version it names does not exist, so it resumes.
+    unpublished = _fake_run(tmp_path / "runs", "run-2")
+    (unpublished / PUBLISHED).write_text(json.dumps({"registry": str(registry.root), "version": "v0002"}))
+    diverged = _fake_run(tmp_path / "runs", "run-3")
+    (diverged / "diverged.json").write_text("{}")
+    assert resumable_runs(tmp_path / "runs" / "key") == [unpublished]
+    assert models_cli.main(["--registry", str(registry.root), "gc", "--work-dir", str(tmp_path / "runs"),
+                            "--prepared-root", str(tmp_path / "prepared")]) == 0
+    assert not published.exists() and not diverged.exists() and unpublished.is_dir()
+
+
+def test_gc_removes_a_killed_prepare_s_temporary_folder(tmp_path, capsys):
+    from stance.runs import PREPARE_TEMP_AGE_S
+
+    prepared = tmp_path / "prepared"
+    dead, live = prepared / ".world_affairs-abc-x1", prepared / ".world_affairs-abc-x2"
+    dead.mkdir(parents=True)
+    live.mkdir()
+    old = dead.stat().st_mtime - PREPARE_TEMP_AGE_S - 60
+    os.utime(dead, (old, old))
+    assert models_cli.main(["--registry", str(tmp_path / "registry"), "gc", "--work-dir", str(tmp_path / "runs"),
+                            "--prepared-root", str(prepared)]) == 0
+    assert not dead.exists() and live.is_dir()
+    assert "killed stance-prepare" in capsys.readouterr().out
+
+
+def test_latest_never_points_at_a_version_whose_manifest_lists_no_file(tmp_path):
+    registry = Registry(tmp_path / "registry")
+    ctx = registry.stage()
+    _publish(ctx, {"a.txt": "a"})
+    ctx.__exit__(None, None, None)
+    empty = registry.root / "v0002"
+    empty.mkdir()
+    (empty / MANIFEST).write_text(json.dumps(sealed({"artifacts_sha256": {}})))
+    assert registry.resolve("latest").name == "v0001"

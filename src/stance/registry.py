@@ -209,14 +209,16 @@ class Registry:
         return read_manifest(self.resolve(version))
 
     def complete_versions(self) -> list[str]:
-        """Versions whose manifest reads: what ``latest`` may point at (a broken one is only listed)."""
+        """Versions whose sealed manifest reads and lists files: what ``latest`` may point at (a broken one
+        is only listed). Files are not hashed here; every loader does that (:func:`verify_checkpoint`)."""
         complete = []
         for version in self.versions():
             try:
-                read_manifest(self.root / version)
+                listed = read_manifest(self.root / version, require_seal=True)["artifacts_sha256"]
             except RegistryError:
                 continue
-            complete.append(version)
+            if listed:
+                complete.append(version)
         return complete
 
     def verify(self, version: str) -> list[str]:

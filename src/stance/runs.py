@@ -150,3 +150,17 @@ def stale_runs(work_dir: str | Path, max_age_days: float) -> list[Path]:
         if not ckpts or finished(run) or now - newest > max_age_days * 86400:
             stale.append(run)
     return stale
+
+
+# A prepare that was killed leaves its staging folder ``prepared/.<name>-<fingerprint>-XXXX``; one
+# untouched this long is dead (a live prepare writes into it every few seconds).
+PREPARE_TEMP_AGE_S = 3600
+
+
+def stale_prepare_temporaries(prepared_root: str | Path) -> list[Path]:
+    """Staging folders of killed ``stance-prepare`` runs (hidden ``.<name>-*`` folders, idle an hour)."""
+    root = Path(prepared_root)
+    if not root.is_dir():
+        return []
+    now = time.time()
+    return [p for p in sorted(root.glob(".*-*")) if p.is_dir() and now - p.stat().st_mtime > PREPARE_TEMP_AGE_S]

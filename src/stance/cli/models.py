@@ -9,7 +9,7 @@ import sys
 
 from stance.errors import USER_ERROR_EXIT, environment_failure
 from stance.registry import Registry, RegistryError, verify_checkpoint
-from stance.runs import stale_runs
+from stance.runs import stale_prepare_temporaries, stale_runs
 
 GC_MAX_AGE_DAYS = 7.0  # resumable work folders of dead runs older than this are removed by gc
 
@@ -59,12 +59,15 @@ def verify(registry: Registry, version: str) -> int:
     return 0
 
 
-def collect_garbage(registry: Registry, work_dir: str, max_age_days: float) -> str:
+def collect_garbage(registry: Registry, work_dir: str, max_age_days: float, prepared_root: str = "prepared") -> str:
     done = registry.collect_garbage()
     for run in stale_runs(work_dir, max_age_days):
         shutil.rmtree(run)
-        done.append(f"removed {run} (work folder of a dead run: nothing to resume, or older than "
-                    f"{max_age_days:g} days)")
+        done.append(f"removed {run} (work folder of a dead run: published, diverged, nothing to resume, or older "
+                    f"than {max_age_days:g} days)")
+    for tmp in stale_prepare_temporaries(prepared_root):
+        shutil.rmtree(tmp)
+        done.append(f"removed {tmp} (staging folder of a killed stance-prepare)")
     return "\n".join(done) if done else "nothing to remove"
 
 
@@ -80,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     verify_cmd.add_argument("version", help="a version such as v0003, or 'latest'")
     gc = sub.add_parser("gc", help="remove what dead runs left: reservations, staging and work folders")
     gc.add_argument("--work-dir", default="runs", help="stance-train's work_dir (default: ./runs)")
+    gc.add_argument("--prepared-root", default="prepared",
+                    help="stance-prepare's prepared_root (default: ./prepared): killed prepares' temporaries")
     gc.add_argument("--max-age-days", type=float, default=GC_MAX_AGE_DAYS,
                     help=f"also remove resumable work folders of dead runs older than this (default: "
                          f"{GC_MAX_AGE_DAYS:g})")
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "verify":
             return verify(registry, args.version)
         else:
-            print(collect_garbage(registry, args.work_dir, args.max_age_days))
+            print(collect_garbage(registry, args.work_dir, args.max_age_days, args.prepared_root))
     except RegistryError as err:
         print(f"error: {err}", file=sys.stderr)
         return USER_ERROR_EXIT
