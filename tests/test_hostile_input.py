@@ -375,7 +375,7 @@ def test_predict_reads_many_jsonl_files_to_documents_or_a_one_line_error(tmp_pat
     check_documents(path)
 
 
-# ---------------------------------------------------------------- issue 27: values only the encoder or Trainer can judge
+# ---------------------------------------------------------------- issue 27: values the encoder or Trainer judge
 
 
 @pytest.mark.parametrize("override, pattern", [
