@@ -17,6 +17,9 @@ from stance.schemas import to_dataclass  # noqa: E402
 
 CONFIGS = config_dir()
 NEWSMTSC = Path(os.environ.get("STANCE_NEWSMTSC_DIR", Path(__file__).resolve().parents[2] / "shared/data/newsmtsc"))
+# data=newsmtsc reads the variable (the shipped config names no path of ours); developers and CI keep
+# the corpus beside the clone.
+os.environ.setdefault("STANCE_NEWSMTSC_DIR", str(NEWSMTSC))
 
 
 def compose_config(name: str, overrides: list[str]):

@@ -135,6 +135,9 @@ class DataConfig:
 
     def check(self, prefix: str = "data") -> None:
         """Values no run can use; the data stage checks the rest (files, fields, splits) before reading."""
+        if isinstance(self.path, str) and not self.path.strip():
+            raise ConfigError(f"{prefix}.path is not set for {prefix}={self.name}"
+                              + (f": {' '.join(self.source_hint.split())}" if self.source_hint else ""))
         labels = list(self.labels)
         if len(labels) < 2 or len(set(labels)) != len(labels) or not all(str(n).strip() for n in labels):
             raise ConfigError(f"{prefix}.labels={labels}: need at least two distinct labels, none blank")

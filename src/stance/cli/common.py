@@ -169,6 +169,23 @@ def precheck(config_name: str, cls: type, argv: list[str]) -> None:
     check_overrides(args.config_name or config_name, cls, args.overrides, args.multirun, args.config_dir)
 
 
+class _OwnInfoOnly(logging.Filter):
+    """Console: our own INFO lines and everyone's warnings; libraries' INFO chatter (the ONNX exporter's
+    'Replaced initializer ...', 'Fused Gelu: 1') stays in the run's log file only."""
+
+    OWN = ("stance", "__main__", "hydra")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.split(".", 1)[0] in self.OWN
+
+
+def quiet_console() -> None:
+    """Filter the console handlers Hydra's job logging installed (the file handler keeps everything)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.addFilter(_OwnInfoOnly())
+
+
 def run_hydra(config_name: str, cls: type, task: Callable[[DictConfig], Any]) -> None:
     """Run ``task`` as a Hydra app over the packaged ``conf/<config_name>.yaml``, whose job type is ``cls``.
 
@@ -184,6 +201,7 @@ def run_hydra(config_name: str, cls: type, task: Callable[[DictConfig], Any]) ->
 
     def guarded(cfg: DictConfig) -> Any:
         logging.getLogger("stance").setLevel(logging.INFO)
+        quiet_console()
         try:
             # A config file can set hydra.mode too, which the command line check above cannot see.
             if world_size() > 1 and HydraConfig.get().mode == RunMode.MULTIRUN:
