@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real fine-tune of the bundled encoder on a NewsMTSC subset (src/stance/conf/experiment/ci_gate.yaml),
+# Real fine-tune of the bundled encoder on a NewsMTSC subset (configs/experiment/ci_gate.yaml),
 # then the quality gate on the full devtest_rw: prints the markdown report, fails below the floor.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,6 +8,15 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 python3 -m pip wheel -q --no-deps -w "$work/dist" "$repo"
+# configs/ is the one config folder (src/stance/conf is a symlink to it): the wheel must carry exactly its files.
+python3 - "$repo" "$work"/dist/stance-*.whl <<'PY'
+import pathlib, sys, zipfile
+repo, wheel = pathlib.Path(sys.argv[1]), sys.argv[2]
+shipped = {n.removeprefix("stance/conf/") for n in zipfile.ZipFile(wheel).namelist() if n.startswith("stance/conf/")}
+ours = {str(p.relative_to(repo / "configs")) for p in (repo / "configs").rglob("*") if p.is_file()}
+assert shipped == ours, f"wheel and configs/ differ: only in the wheel {sorted(shipped - ours)}, only in configs/ {sorted(ours - shipped)}"
+print(f"the wheel carries the {len(ours)} files of configs/")
+PY
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q "$work"/dist/stance-*.whl
 bin="$work/venv/bin"

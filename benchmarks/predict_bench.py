@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--version", default="latest", help="registry version, 'latest', or a checkpoint folder")
     p.add_argument("--registry", default="registry")
-    p.add_argument("--data", default="newsmtsc", help="a data config in src/stance/conf/data/")
+    p.add_argument("--data", default="newsmtsc", help="a data config in configs/data/")
     p.add_argument("--split", default="test_rw", help="prepared split (NewsMTSC test_rw is devtest_rw.jsonl)")
     p.add_argument("--prepared-root", default="prepared")
     p.add_argument("--limit", type=int, help="only the first N sentences (smoke runs)")

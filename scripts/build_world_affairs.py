@@ -13,7 +13,7 @@ without annotation, which keeps the data consistent with what the inference
 script will find.
 
 Output: ``train.jsonl``, ``validation.jsonl`` and ``test.jsonl`` in the span
-format that ``stance-prepare`` reads (``src/stance/conf/data/world_affairs.yaml``).
+format that ``stance-prepare`` reads (``configs/data/world_affairs.yaml``).
 Articles are split by a stable hash of their id (25% test, 15% validation),
 computed over the articles that do not pin their split.  A header line
 ``split: train`` or ``split: validation`` pins an article to that split and

@@ -4,7 +4,7 @@ Plain dataclasses with their checks, importable without Hydra or OmegaConf (the
 cold start of ``stance-predict`` pays for neither).  :mod:`stance.schemas`
 registers each job dataclass (``TrainJob``, ``PrepareJob``, ``EvaluateJob``,
 ``PredictJob``) with Hydra's ConfigStore as the schema of its command's primary
-config (``stance/conf/<command>.yaml`` lists it first in its defaults), so YAML
+config (``configs/<command>.yaml`` lists it first in its defaults), so YAML
 files hold only what differs from these defaults, and turns a composed config
 into these dataclasses; the rest of the code sees typed objects, never a
 ``DictConfig``.
@@ -21,7 +21,9 @@ from typing import Any
 from stance.errors import ConfigError
 from stance.labels import DEFAULT_LABELS
 
-CONFIG_DIR = Path(__file__).parent / "conf"  # package data: works from a wheel, from any folder
+# The project's configs/ folder. In the source tree src/stance/conf is a symlink to it (one folder, no
+# copies); the wheel carries the files as package data, so an installed stance works from any folder.
+CONFIG_DIR = Path(__file__).parent / "conf"
 # omegaconf.MISSING's value, written out so that importing the dataclasses does not import
 # omegaconf (stance-predict's cold start); stance.schemas hands them to OmegaConf.
 MISSING = "???"

@@ -1,6 +1,6 @@
 """``stance-predict``: stance of every sentence toward every actor, from raw articles.
 
-Defaults come from :class:`stance.config.PredictJob` and ``stance/conf/predict.yaml``
+Defaults come from :class:`stance.config.PredictJob` and ``configs/predict.yaml``
 (composed with Hydra, so ``--set key=value`` accepts any Hydra override); the flags
 below override them.
 """
