@@ -334,6 +334,19 @@ CONFIG_MISTAKES = {
     "data.labels=[favor,' ']": r"^data\.labels=\['favor', ' '\]: need at least two distinct labels, none blank$",
     "train.batch_size=[1": r"^bad override 'train\.batch_size=\[1': no viable alternative",
     "debug=null": r"^cannot compose config 'train' with \['debug=tiny', 'debug=null'\]: ",
+    # Issue 26: every choice list and range lives beside its field in stance.config, checked by check().
+    "model.pooling=bogus": r"^bad config value model\.pooling='bogus'; expected one of",
+    "model.input=bogus": r"^bad config value model\.input='bogus'; expected one of",
+    "train.selection_metric=bogus": r"^bad config value train\.selection_metric='bogus'; expected one of",
+    "train.resume=sometimes": r"^bad config value train\.resume='sometimes'; expected one of",
+    "train.save_steps=-5": r"^bad config value train\.save_steps=-5; must be 0",
+    "train.precision=fp8": r"^bad config value train\.precision='fp8'; expected one of",
+    "train.layer_lr_decay=0": r"^bad config value train\.layer_lr_decay=0\.0; must be in \(0,1\]",
+    "train.label_smoothing=1": r"^bad config value train\.label_smoothing=1\.0; must be in \[0,1\)",
+    "train.distill_weight=2": r"^bad config value train\.distill_weight=2\.0; must be in \[0,1\]",
+    "data.train_documents=0": r"^bad config value data\.train_documents=0\.0; must be a share",
+    "data.max_train_rows=0": r"^bad config value data\.max_train_rows=0; must be at least 1",
+    "data.split.validation=1": r"^bad config value data\.split\.validation=1\.0; must be a share",
 }
 
 

@@ -161,6 +161,10 @@ class DataConfig:
 # ---------------------------------------------------------------- model
 
 
+INPUTS = ("marker", "pair", "marker_pair")  # how a mention enters the encoder (docs: README, Training options)
+POOLINGS = ("cls", "marker", "span", "cls_span")  # what the classifier reads
+
+
 @dataclass
 class ModelConfig:
     name: str = MISSING  # short name for cards and listings
@@ -170,8 +174,8 @@ class ModelConfig:
     # name_or_path it defaults to that id; set it when a local folder or package holds a Hub model.
     base_model: str | None = None
     license: str | None = None  # the card's licence (an SPDX-style Hub id such as apache-2.0); None: not stated
-    input: str = "marker"  # marker | pair | marker_pair
-    pooling: str = "span"  # cls | marker | span | cls_span
+    input: str = "marker"  # one of INPUTS
+    pooling: str = "span"  # one of POOLINGS
     per_sentence: bool = False  # one pass per sentence for all its targets
     markers: list[str] = field(default_factory=lambda: ["[unused0]", "[unused1]"])
     max_length: int = 256
@@ -180,6 +184,8 @@ class ModelConfig:
     config_overrides: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
+        check_choice(self.input, INPUTS, "model.input")
+        check_choice(self.pooling, POOLINGS, "model.pooling")
         _require(0 <= self.dropout < 1, "model.dropout", self.dropout, "must be in [0,1)")
         _require(self.max_length >= MIN_MAX_LENGTH, "model.max_length", self.max_length,
                  f"is too small (minimum {MIN_MAX_LENGTH})")
@@ -190,6 +196,10 @@ class ModelConfig:
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# The validation metrics that may select the model: scalars of the stance_classification metric.
+# macro_f1_polar is the mean F1 of favor and against, SemEval-2016 Task 6's F_avg.
+SELECTION_METRICS = ("macro_f1", "macro_f1_polar", "accuracy", "average_recall")
+RESUME_MODES = ("never", "auto")
 
 
 @dataclass
@@ -239,7 +249,8 @@ class TrainConfig:
     dataloader_workers: int = 0  # worker processes per rank feeding batches; 0 = in the training process
     # Experiment tracking: Trainer's report_to, comma-separated (none | tensorboard | mlflow | wandb | ...).
     # Backends that need a server write locally under tracking_dir unless their own env var points elsewhere.
-    report_to: str = "none"
+    # A comma string or a list (`train.report_to=[tensorboard,mlflow]`, as Trainer's own argument takes).
+    report_to: Any = "none"
     tracking_dir: str = "tracking"
 
     def check(self) -> None:
@@ -270,6 +281,12 @@ class TrainConfig:
         _require(t.logging_steps >= 1, "train.logging_steps", t.logging_steps, "must be at least 1")
         _require(t.threads is None or t.threads >= 1, "train.threads", t.threads, "must be at least 1 or null")
         check_choice(self.precision, PRECISIONS, "train.precision")
+        names = self.report_to if isinstance(self.report_to, list | tuple) else [self.report_to]
+        _require(all(isinstance(n, str) for n in names), "train.report_to", self.report_to,
+                 "must be a name, a comma-separated string of names, or a list of names")
+        check_choice(self.selection_metric, SELECTION_METRICS, "train.selection_metric")
+        check_choice(self.resume, RESUME_MODES, "train.resume")
+        _require(t.save_steps >= 0, "train.save_steps", t.save_steps, "must be 0 (epoch checkpoints only) or more")
         if self.dataloader_workers < 0:
             raise ConfigError(f"bad config value train.dataloader_workers={self.dataloader_workers}; must be >= 0")
 

@@ -161,7 +161,6 @@ def run_training(job: TrainJob) -> RunResult | None:
     check_train_config(job)  # a bad train.* setting fails before data is prepared or a version reserved
     check_encoder(job.model)  # max_length and config_overrides against the encoder's own config
     git = git_state()  # read before training, so edits made during a long run cannot be misattributed
-    check_train_config(job)
     if job.train.resume != "never" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("train.resume=auto works for single-process runs only, not under torchrun/accelerate")
     if job.train.threads:

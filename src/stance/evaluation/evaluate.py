@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import datasets
 
+from stance.config import SELECTION_METRICS, TrainConfig
 from stance.evaluation.metrics import load_metric
 from stance.evaluation.predictions import PREDICTIONS_JSONL, write_predictions
 from stance.evaluation.report import version_name, write_report
@@ -28,10 +29,9 @@ from stance.labels import LabelSet
 from stance.model import Encoding, SentenceTargets, TargetSpec, load_model, predict_proba
 from stance.model.temperature import temperature_of
 
-MAIN_METRIC = "macro_f1"  # the default of train.selection_metric
-# The validation metrics that may select the model (train.selection_metric): scalars of stance_classification.
-# macro_f1_polar is the mean F1 of favor and against, SemEval-2016 Task 6's F_avg.
-SELECTION_METRICS = ("macro_f1", "macro_f1_polar", "accuracy", "average_recall")
+MAIN_METRIC = TrainConfig.selection_metric  # the default of train.selection_metric (one default, in config)
+__all__ = ["MAIN_METRIC", "SELECTION_METRICS", "SplitResult", "evaluate_checkpoint", "evaluate_split",
+           "evaluate_splits", "score", "split_meta"]
 
 
 class PreparedData(Protocol):

@@ -29,12 +29,10 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Any
 
-from stance.config import MIN_MAX_LENGTH, ModelConfig, check_choice
+from stance.config import INPUTS, MIN_MAX_LENGTH, POOLINGS, ModelConfig, check_choice
 from stance.errors import ConfigError
 from stance.labels import IGNORE_INDEX
 
-INPUTS = ("marker", "pair", "marker_pair")
-POOLINGS = ("cls", "marker", "span", "cls_span")
 MAX_MENTION_TOKENS = 32  # an appended mention is cut to this many tokens
 
 
