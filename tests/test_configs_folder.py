@@ -24,3 +24,16 @@ def test_no_other_config_folder_is_tracked():
     stray = [p for p in tracked.stdout.split() if Path(p).name in ("train.yaml", "predict.yaml")
              and not p.startswith("configs/")]
     assert stray == []
+
+
+def test_hydra_s_private_argument_parser_still_has_what_we_read():
+    """cli/common.py reads Hydra's own command line parser, ``hydra._internal.utils.get_args_parser``,
+    so the pre-check parses flags exactly as Hydra will. Hydra 1.3 has no public equivalent; this test
+    fails first if an upgrade renames it or the attributes we read (pinned: hydra-core==1.3.8)."""
+    from hydra._internal.utils import get_args_parser
+
+    args, rest = get_args_parser().parse_known_args(["-m", "--config-dir", "x", "--config-name", "train", "a=1"])
+    for name in ("help", "hydra_help", "info", "shell_completion", "experimental_rerun", "config_path",
+                 "config_name", "config_dir", "multirun", "overrides"):
+        assert hasattr(args, name), name
+    assert args.multirun and args.config_dir == "x" and args.overrides == ["a=1"]

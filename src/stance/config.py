@@ -161,6 +161,7 @@ class DataConfig:
 # ---------------------------------------------------------------- model
 
 
+REGISTRY = "registry"  # every command's default registry folder (relative to where it runs)
 INPUTS = ("marker", "pair", "marker_pair")  # how a mention enters the encoder (docs: README, Training options)
 POOLINGS = ("cls", "marker", "span", "cls_span")  # what the classifier reads
 
@@ -196,6 +197,9 @@ class ModelConfig:
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# Each selection metric's name in reports and cards, in the order reports list them.
+METRIC_NAMES = {"macro_f1": "macro-F1", "macro_f1_polar": "macro-F1 (favor, against)", "accuracy": "accuracy",
+                "average_recall": "average recall"}
 # The validation metrics that may select the model: scalars of the stance_classification metric.
 # macro_f1_polar is the mean F1 of favor and against, SemEval-2016 Task 6's F_avg.
 SELECTION_METRICS = ("macro_f1", "macro_f1_polar", "accuracy", "average_recall")
@@ -300,7 +304,7 @@ class TrainJob:
     # (validation and test stay data's own), e.g. `- /data@mix.newsmtsc: newsmtsc`.
     mix: dict[str, DataConfig] = field(default_factory=dict)
     seed: int = 42
-    registry: str = "registry"
+    registry: str = REGISTRY
     prepared_root: str = "prepared"
     work_dir: str = "runs"  # Trainer's scratch checkpoints; never a published version
     note: str | None = None
@@ -332,7 +336,7 @@ class PrepareJob:
 class EvaluateJob:
     data: DataConfig = field(default_factory=DataConfig)
     version: str = "latest"
-    registry: str = "registry"
+    registry: str = REGISTRY
     prepared_root: str = "prepared"
     splits: list[str] = field(default_factory=list)  # empty: data.eval_splits
     batch_size: int = 64
@@ -362,7 +366,7 @@ class SegmentationConfig:
 @dataclass
 class PredictJob:
     version: str = "latest"  # a registry version, "latest", or a checkpoint folder
-    registry: str = "registry"
+    registry: str = REGISTRY
     inputs: list[str] = field(default_factory=list)  # files, folders, "-" for stdin
     input_format: str = "auto"  # auto (.jsonl suffix, or stdin starting with "{") | text | jsonl
     text_field: str = "text"  # JSONL input: the field holding the article or sentence

@@ -22,6 +22,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from stance.config import METRIC_NAMES
 from stance.evaluation.render import CONFUSION_PNG, RELIABILITY_PNG
 from stance.files import write_files_atomic
 from stance.training.curve import TRAINING_CURVE_PNG
@@ -45,8 +46,7 @@ class SplitScores:
     ece_before_scaling: float | None = None  # the same before temperature scaling; None without a temperature
 
 
-METRIC_NAMES = {"macro_f1": "Macro-F1", "macro_f1_polar": "Macro-F1 (favor, against)", "accuracy": "Accuracy",
-                "average_recall": "Average recall"}
+# Metric names: stance.config.METRIC_NAMES (one place for reports and cards).
 TARGET_KINDS = ("topic", "mention", "both")
 
 
@@ -95,7 +95,8 @@ class CardInfo:
 
     @property
     def main_metric_name(self) -> str:
-        return METRIC_NAMES.get(self.main_metric, self.main_metric)
+        name = METRIC_NAMES.get(self.main_metric, self.main_metric)
+        return name[:1].upper() + name[1:]  # it opens a line of the card
 
 
 def describe_encoder(encoder: dict[str, Any]) -> str:

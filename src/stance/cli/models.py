@@ -7,6 +7,7 @@ import json
 import shutil
 import sys
 
+from stance.config import REGISTRY
 from stance.errors import USER_ERROR_EXIT, environment_failure
 from stance.registry import Registry, RegistryError, verify_checkpoint
 from stance.runs import stale_prepare_temporaries, stale_runs
@@ -73,7 +74,7 @@ def collect_garbage(registry: Registry, work_dir: str, max_age_days: float, prep
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stance-models", description=__doc__.splitlines()[0])
-    parser.add_argument("--registry", default="registry", help="registry root (default: ./registry)")
+    parser.add_argument("--registry", default=REGISTRY, help=f"registry root (default: ./{REGISTRY})")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="one line per version (broken ones marked BROKEN)")
     show_cmd = sub.add_parser("show", help="print one version's manifest (after checking its model files)")

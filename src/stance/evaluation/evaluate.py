@@ -63,7 +63,7 @@ def score(gold: list[int], pred: list[int], labels: LabelSet) -> dict[str, Any]:
 
 
 def evaluate_split(model, tokenizer, encoding: Encoding, ds: datasets.Dataset, labels: LabelSet, split: str,
-                   batch_size: int = 64, progress: bool = True) -> SplitResult:
+                   batch_size: int = TrainConfig.eval_batch_size, progress: bool = True) -> SplitResult:
     sentences = dataset_to_sentences(ds, labels)
     probs = predict_proba(model, tokenizer, encoding, sentences, batch_size, progress,
                           desc=f"evaluating {split}")

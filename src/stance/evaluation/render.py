@@ -10,6 +10,8 @@ import math
 import re
 from typing import Any
 
+from stance.config import METRIC_NAMES
+
 # The pictures report.md links to; report.py saves them under these names beside it.
 CONFUSION_PNG = "confusion_matrix.png"
 RELIABILITY_PNG = "reliability_diagram.png"
@@ -44,8 +46,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
             *("| " + " | ".join(r) + " |" for r in rows)]
 
 
-METRIC_NAMES = {"macro_f1": "macro-F1", "macro_f1_polar": "macro-F1 (favor, against)", "accuracy": "accuracy",
-                "average_recall": "average recall"}
+# One name per metric, shared with the card (stance.config.METRIC_NAMES).
 
 
 def _summary_section(r: dict[str, Any]) -> list[str]:

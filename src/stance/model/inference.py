@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from stance.config import PredictJob
 from stance.model.batches import collate
 from stance.model.classifier import StanceClassifier
 from stance.model.encoding import Encoding, InputBuilder, SentenceTargets, encode_sentences, length_batches
@@ -15,7 +16,8 @@ __all__ = ["SentenceTargets", "predict_proba"]
 
 @torch.inference_mode()
 def predict_proba(model: StanceClassifier, tokenizer, encoding: Encoding, sentences: list[SentenceTargets],
-                  batch_size: int = 64, progress: bool = False, desc: str = "classifying") -> list[list[list[float]]]:
+                  batch_size: int = PredictJob.batch_size, progress: bool = False,
+                  desc: str = "classifying") -> list[list[list[float]]]:
     """Label probabilities for every target of every sentence, in input order.
 
     Inputs are sorted by length before batching so that a batch pads little;

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from stance.config import PredictJob
 from stance.model.arrays import pad_arrays
 from stance.model.checkpoint import read_checkpoint_config
 from stance.model.encoding import Encoding, InputBuilder, SentenceTargets, encode_sentences, length_batches
@@ -44,7 +45,7 @@ class OnnxClassifier:
         self.builder = InputBuilder(tokenizer, encoding)
         self.temperature = temperature  # the version's calibration, applied as the torch path does
 
-    def __call__(self, sentences: list[SentenceTargets], batch_size: int = 64,
+    def __call__(self, sentences: list[SentenceTargets], batch_size: int = PredictJob.batch_size,
                  progress: bool = False) -> list[list[list[float]]]:
         features, owners = encode_sentences(self.builder, sentences)
         out: list[list[list[float] | None]] = [[None] * len(s.targets) for s in sentences]

@@ -30,7 +30,7 @@ __all__ = ["missing_actors", "predict_documents", "resolve_version", "run_predic
 
 
 def predict_documents(predictor: Predictor, docs: list[Document], finder: ActorFinder,
-                      segmentation: SegmentationConfig, mode: str = "each", batch_size: int = 64,
+                      segmentation: SegmentationConfig, mode: str = "each", batch_size: int = PredictJob.batch_size,
                       progress: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows and per-document summaries for checked documents."""
     return StancePredictor(predictor, finder, segmentation, mode, batch_size).predict_documents(docs, progress)
