@@ -22,7 +22,8 @@ from stance.config import ModelConfig, TrainJob, _minilm_path, portable_path
 from stance.files import sha256_file
 from stance.provenance import encoder_provenance
 from stance.schemas import to_dataclass
-from stance.training.curve import TRAINING_CURVE_PNG, write_training_curve
+from stance.training.curve import write_training_curve
+from stance.version_format import TRAINING_CURVE_PNG
 
 ROOT = Path(__file__).resolve().parents[1]
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"

@@ -30,7 +30,7 @@ from stance.card import write_card
 from stance.config import DataConfig, EvaluateJob, TrainJob, portable_train_job
 from stance.data import Prepared, prepare
 from stance.errors import ConfigError, DivergenceError
-from stance.evaluation import MAIN_METRIC, SplitResult, evaluate_checkpoint, evaluate_splits, split_meta
+from stance.evaluation import SplitResult, evaluate_checkpoint, evaluate_splits, split_meta
 from stance.evaluation.calibrate import calibrate_checkpoint
 from stance.evaluation.compare import saved_predictions, write_comparison
 from stance.files import tree_hashes, write_text_atomic
@@ -38,12 +38,13 @@ from stance.labels import LabelSet
 from stance.model.classifier import check_encoder
 from stance.predict.onnx_export import export_for_version
 from stance.provenance import encoder_provenance, git_state, library_versions
-from stance.registry import MANIFEST, Registry, sealed
+from stance.registry import Registry, read_version, sealed
 from stance.runs import Run, complete_checkpoints, open_run
 from stance.schemas import to_yaml
 from stance.training import check_train_config, fine_tune
 from stance.training.callbacks import GracefulStop
 from stance.training.distill import resolve_teachers
+from stance.version_format import CONFIG_YAML, EVAL_DIR, EVALUATIONS_DIR, MANIFEST, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -84,43 +85,44 @@ def _data_record(prepared: Prepared, cfg: DataConfig) -> dict:
 
 
 def _manifest(job: TrainJob, version: str, prepared: Prepared, mixes: dict[str, Prepared], training: dict,
-              metrics: dict, git: dict, calibration: dict | None = None, run_id: str | None = None) -> dict:
+              metrics: dict, git: dict, calibration: dict | None = None, run_id: str | None = None) -> Manifest:
     portable = portable_train_job(job)  # no absolute path of this machine in what readers see
-    return {
-        "version": version,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "note": job.note,
-        "study": job.study,  # an ablation study and its row (conf/ablation/<study>/<variant>.yaml)
-        "variant": job.variant,
-        "task": "target-dependent stance classification",
-        "labels": list(job.data.labels),
-        "encoder": encoder_provenance(job.model),
-        "model": asdict(portable.model),
-        "data": _data_record(prepared, job.data),
-        "mix": {name: _data_record(p, job.mix[name]) for name, p in mixes.items()},
-        "validation_split": job.data.validation_split,
-        "seed": job.seed,
-        "train": asdict(job.train),
-        "training": training,
-        "run": run_id,  # the work folder's name: a resumer skips a run that was published (stance.runs)
-        "main_metric": job.train.selection_metric,  # picked the best epoch; leads the report and the card
-        "calibration": calibration,  # the temperature fitted on validation (None: train.calibrate=false)
-        "metrics": metrics,
-        "git": git,
-        "libraries": library_versions(),
-    }
+    return Manifest(
+        version=version,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        note=job.note,
+        study=job.study,  # an ablation study and its row (configs/ablation/<study>/<variant>.yaml)
+        variant=job.variant,
+        task="target-dependent stance classification",
+        labels=list(job.data.labels),
+        encoder=encoder_provenance(job.model),
+        model=asdict(portable.model),
+        data=_data_record(prepared, job.data),
+        mix={name: _data_record(p, job.mix[name]) for name, p in mixes.items()},
+        validation_split=job.data.validation_split,
+        seed=job.seed,
+        train=asdict(job.train),
+        training=training,
+        run=run_id,  # the work folder's name: a resumer skips a run that was published (stance.runs)
+        main_metric=job.train.selection_metric,  # picked the best epoch; leads the report and the card
+        calibration=calibration,  # the temperature fitted on validation (None: train.calibrate=false)
+        metrics=metrics,
+        git=git,
+        libraries=library_versions(),
+    )
 
 
-def write_manifest(stage: Path, manifest: dict) -> None:
+def write_manifest(stage: Path, manifest: Manifest) -> None:
     """The manifest, then the card rendered from it, then the manifest again with every file's hash.
 
     The card is part of the version, so it is written before the hashes are
     taken: the manifest lists every published file (itself excluded).
     """
-    (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+    body = manifest.to_dict()
+    (stage / MANIFEST).write_text(json.dumps(body, indent=2, default=str))
     write_card(stage)
     hashes = {name: sha for name, sha in tree_hashes(stage).items() if name != MANIFEST}
-    write_text_atomic(stage / MANIFEST, json.dumps(sealed({**manifest, "artifacts_sha256": hashes}), indent=2))
+    write_text_atomic(stage / MANIFEST, json.dumps(sealed({**body, "artifacts_sha256": hashes}), indent=2))
 
 
 def data_fingerprints(prepared: Prepared, mixes: dict[str, Prepared]) -> dict[str, str]:
@@ -197,11 +199,11 @@ def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepa
             except DivergenceError as err:
                 run.mark_diverged(str(err))  # kept to inspect; never resumed, removed by gc
                 raise DivergenceError(f"{err}; no version published; {_last_checkpoint(run)}") from err
-            (staged.path / "config.yaml").write_text(to_yaml(portable_train_job(job)))
+            (staged.path / CONFIG_YAML).write_text(to_yaml(portable_train_job(job)))
             stop.check("after training; nothing published")
             calibration = _calibrate(job, prepared, staged.path)
             metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
-                                          staged.path / "eval", job.train.progress, job.train.selection_metric)
+                                          staged.path / EVAL_DIR, job.train.progress, job.train.selection_metric)
             stop.check("after evaluation; nothing published")
             export_for_version(staged.path)  # the ONNX export ships with the version, hashed like the rest
             write_manifest(staged.path, _manifest(job, staged.version, prepared, mixes, training, metrics, git,
@@ -246,8 +248,8 @@ def run_evaluation(job: EvaluateJob) -> tuple[Path, dict[str, dict[str, Any]]]:
                           "name another version")
     prepared = prepare(job.data, job.prepared_root)
     splits = job.splits or [s for s in job.data.eval_splits if s in prepared.splits] or prepared.splits
-    out_dir = path / "evaluations" / job.data.name
-    main_metric = json.loads((path / MANIFEST).read_text()).get("main_metric", MAIN_METRIC)
+    out_dir = path / EVALUATIONS_DIR / job.data.name
+    main_metric = read_version(path).main_metric
     results = evaluate_splits(path, prepared, splits, job.batch_size, out_dir, main_metric=main_metric)
     if baseline is not None:
         for split in splits:
@@ -278,5 +280,5 @@ def baseline_predictions(version_dir: Path, prepared: Prepared, split: str, batc
     if saved is not None:
         return saved
     log.info("evaluating baseline %s on %s for the comparison", version_dir.name, split)
-    evaluations = version_dir / "evaluations" / data
+    evaluations = version_dir / EVALUATIONS_DIR / data
     return evaluate_splits(version_dir, prepared, [split], batch_size, evaluations)[split].predictions

@@ -37,14 +37,14 @@ from pathlib import Path
 from stance.errors import RegistryError
 from stance.files import sha256_file, sha256_text, staged_dir
 from stance.locks import LOCK, FolderLock, is_live
+from stance.version_format import EVALUATIONS_DIR, MANIFEST, ONNX_DIR, FormatError, Manifest
 
 log = logging.getLogger(__name__)
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 LATEST = "latest"
-MANIFEST = "manifest.json"
 # Written into a version after it is published, each from the verified files: not in the manifest.
-DERIVED = ("evaluations", "onnx")
+DERIVED = (EVALUATIONS_DIR, ONNX_DIR)
 # Pickles run code when loaded; a version never holds one (weights are safetensors).
 PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib")
 
@@ -102,11 +102,19 @@ def read_manifest(folder: Path, require_seal: bool = False) -> dict:
     return manifest
 
 
+def read_version(folder: Path) -> Manifest:
+    """A published version's manifest, typed (seal, paths and format checked; files are not hashed)."""
+    try:
+        return Manifest.from_dict(read_manifest(folder, require_seal=True))
+    except FormatError as err:
+        raise RegistryError(f"{Path(folder) / MANIFEST}: {err}") from None
+
+
 def _derived(relative: str, expected: dict[str, str]) -> bool:
     """Written into a version after publishing: evaluations/ always; onnx/ only for a version that
     did not publish its export (once the manifest lists onnx/ files, it must list all of them)."""
     first = relative.split("/", 1)[0]
-    if first == "onnx" or first.startswith(".onnx"):  # .onnx-*: an export being built
+    if first == ONNX_DIR or first.startswith(f".{ONNX_DIR}"):  # .onnx-*: an export being built
         return not any(name.startswith("onnx/") for name in expected)
     return first in DERIVED
 
@@ -147,6 +155,7 @@ def verify_checkpoint(folder: Path) -> None:
     """
     if not (Path(folder) / MANIFEST).exists():
         return
+    read_version(folder)  # an older or foreign format is one line saying which and what to do
     problems = check_files(folder, require_seal=True)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

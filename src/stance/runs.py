@@ -23,6 +23,7 @@ from typing import Any
 
 from stance.files import sha256_text
 from stance.locks import FolderLock, is_live
+from stance.version_format import MANIFEST
 
 RUN_PREFIX = "run-"
 # Written into a run's folder just before its version is renamed into the registry: which version
@@ -93,7 +94,7 @@ def published_version(run: Path) -> Path | None:
     """The version a run folder was published as, if that version exists and names this run."""
     try:
         info = json.loads((Path(run) / PUBLISHED).read_text())
-        manifest = json.loads((Path(info["registry"]) / info["version"] / "manifest.json").read_text())
+        manifest = json.loads((Path(info["registry"]) / info["version"] / MANIFEST).read_text())
     except (OSError, ValueError, KeyError, TypeError):
         return None  # not published, or killed between the marker and the rename: resumable
     return Path(info["registry"]) / info["version"] if manifest.get("run") == Path(run).name else None

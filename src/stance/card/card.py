@@ -23,12 +23,19 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from stance.config import METRIC_NAMES
-from stance.evaluation.render import CONFUSION_PNG, RELIABILITY_PNG
+from stance.errors import CheckpointError
 from stance.files import write_files_atomic
-from stance.training.curve import TRAINING_CURVE_PNG
+from stance.version_format import (
+    CARD,
+    CONFUSION_PNG,
+    EVAL_DIR,
+    MANIFEST,
+    RELIABILITY_PNG,
+    TRAINING_CURVE_PNG,
+    Manifest,
+)
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
-CARD = "README.md"
 # Pictures the card links when the version holds them (paths inside the version folder).
 EVAL_PICTURES = ((CONFUSION_PNG, "confusion matrix"), (RELIABILITY_PNG, "reliability diagram"))
 
@@ -122,55 +129,55 @@ def describe_encoder(encoder: dict[str, Any]) -> str:
 
 
 def _pictures(version_dir: Path, splits: list[str]) -> list[tuple[str, str, str]]:
-    return [(split, caption, f"eval/{split}/{name}") for split in splits for name, caption in EVAL_PICTURES
-            if (version_dir / "eval" / split / name).is_file()]
+    return [(split, caption, f"{EVAL_DIR}/{split}/{name}") for split in splits for name, caption in EVAL_PICTURES
+            if (version_dir / EVAL_DIR / split / name).is_file()]
 
 
 def collect(version_dir: Path) -> CardInfo:
-    manifest = json.loads((version_dir / "manifest.json").read_text())
-    results = []
-    for split, metrics in manifest["metrics"].items():
-        results.append(SplitScores(split, metrics["n"], metrics["macro_f1"], metrics["macro_f1_polar"],
-                                   metrics["accuracy"], metrics["average_recall"], metrics["per_class"],
-                                   metrics.get("ece"), metrics.get("ece_before_scaling")))
-    model, encoder = manifest["model"], manifest["encoder"]
-    random_init = bool(model.get("random_init"))
-    datasets = [d["hub_id"] for d in [manifest["data"], *manifest.get("mix", {}).values()] if d.get("hub_id")]
+    """The card's data from the version's manifest (read as written: the card is rendered before sealing)."""
+    try:
+        m = Manifest.from_dict(json.loads((version_dir / MANIFEST).read_text()))
+    except (OSError, ValueError) as err:  # FormatError is a ValueError
+        raise CheckpointError(f"{version_dir / MANIFEST}: cannot render a card from it: {err}") from None
+    results = [SplitScores(split, s["n"], s["macro_f1"], s["macro_f1_polar"], s["accuracy"], s["average_recall"],
+                           s["per_class"], s.get("ece"), s.get("ece_before_scaling"))
+               for split, s in m.metrics.items()]
+    random_init = bool(m.model.get("random_init"))
+    datasets = [d["hub_id"] for d in [m.data, *m.mix.values()] if d.get("hub_id")]
     return CardInfo(
-        version=manifest["version"],
-        created=manifest["created"],
-        model_name=f"stance-{manifest['data']['name']}-{manifest['version']}",
+        version=m.version,
+        created=m.created,
+        model_name=f"stance-{m.data['name']}-{m.version}",
         # Random weights were fine-tuned from nothing: naming a base model would misplace them on the Hub.
-        base_model=None if random_init else encoder.get("base_model"),
-        encoder=encoder,
-        encoder_text=describe_encoder(encoder),
+        base_model=None if random_init else m.encoder.get("base_model"),
+        encoder=m.encoder,
+        encoder_text=describe_encoder(m.encoder),
         random_init=random_init,
-        license=model.get("license"),
+        license=m.model.get("license"),
         datasets=datasets,
         training_curve=TRAINING_CURVE_PNG if (version_dir / TRAINING_CURVE_PNG).is_file() else None,
-        eval_pictures=_pictures(version_dir, list(manifest["metrics"])),
-        encoding={k: model[k] for k in ("input", "pooling", "per_sentence", "max_length", "markers")},
-        labels=manifest["labels"],
-        data_name=manifest["data"]["name"],
-        data_fingerprint=manifest["data"]["fingerprint"],
-        data_sources=manifest["data"]["sources_sha256"],
-        data_splits=manifest["data"]["splits"],
-        data_dropped=manifest["data"]["dropped"],
-        hyperparameters=manifest["train"],
-        training=manifest["training"],
-        seed=manifest["seed"],
-        validation_split=manifest.get("validation_split", "validation"),
-        # Versions published before card_notes existed have none recorded.
-        card_notes=manifest["data"].get("card_notes", []),
-        mix=manifest.get("mix", {}),
+        eval_pictures=_pictures(version_dir, list(m.metrics)),
+        encoding={k: m.model[k] for k in ("input", "pooling", "per_sentence", "max_length", "markers")},
+        labels=m.labels,
+        data_name=m.data["name"],
+        data_fingerprint=m.data["fingerprint"],
+        data_sources=m.data["sources_sha256"],
+        data_splits=m.data["splits"],
+        data_dropped=m.data["dropped"],
+        hyperparameters=m.train,
+        training=m.training,
+        seed=m.seed,
+        validation_split=m.validation_split,
+        card_notes=m.data.get("card_notes", []),
+        mix=m.mix,
         results=results,
-        libraries=manifest["libraries"],
-        git=manifest["git"],
-        note=manifest.get("note"),
-        main_metric=manifest.get("main_metric", "macro_f1"),
-        targets=target_kind(manifest["data"]["splits"]),
-        domain=manifest["data"].get("domain"),
-        calibration=manifest.get("calibration"),
+        libraries=m.libraries,
+        git=m.git,
+        note=m.note,
+        main_metric=m.main_metric,
+        targets=target_kind(m.data["splits"]),
+        domain=m.data.get("domain"),
+        calibration=m.calibration,
     )
 
 

@@ -9,8 +9,9 @@ import sys
 
 from stance.config import REGISTRY
 from stance.errors import USER_ERROR_EXIT, environment_failure
-from stance.registry import Registry, RegistryError, verify_checkpoint
+from stance.registry import Registry, RegistryError, read_version, verify_checkpoint
 from stance.runs import stale_prepare_temporaries, stale_runs
+from stance.version_format import FormatError
 
 GC_MAX_AGE_DAYS = 7.0  # resumable work folders of dead runs older than this are removed by gc
 
@@ -19,12 +20,12 @@ def list_versions(registry: Registry) -> str:
     rows = [("version", "created", "data", "encoder", "main metric")]
     for version in registry.versions():
         try:
-            m = registry.manifest(version)
-            split = next((s for s in m["metrics"] if s != "validation"), "validation")
-            main = m["metrics"].get(split, {}).get(m["main_metric"])
-            score = f"{split} {m['main_metric']}={main:.4f}" if main is not None else "-"
-            rows.append((version, m["created"], m["data"]["name"], m["model"]["name"], score))
-        except (RegistryError, KeyError, TypeError, AttributeError) as err:
+            m = read_version(registry.root / version)
+            split = next((s for s in m.metrics if s != m.validation_split), m.validation_split)
+            main = m.metrics.get(split, {}).get(m.main_metric)
+            score = f"{split} {m.main_metric}={main:.4f}" if main is not None else "-"
+            rows.append((version, m.created, m.data["name"], m.model["name"], score))
+        except (RegistryError, FormatError, KeyError, TypeError, AttributeError) as err:
             # One broken version must not hide the others.
             reason = str(err) if isinstance(err, RegistryError) else f"manifest lacks {err}"
             rows.append((version, "BROKEN", "-", "-", reason))

@@ -19,6 +19,7 @@ from stance.evaluation.predictions import PREDICTIONS_JSONL, labels_of, read_pre
 from stance.evaluation.render import fmt, interval, table
 from stance.evaluation.report import ReportSettings, cached_metric, classification, label_ids, nan_to_null, unit_groups
 from stance.files import write_files_atomic
+from stance.version_format import EVAL_DIR, EVALUATIONS_DIR
 
 
 def pair_key(row: dict[str, Any]) -> tuple[str, str]:
@@ -42,7 +43,7 @@ def saved_predictions(version_dir: Path, data: str, split: str,
     Looks in its ``stance-evaluate`` results for ``data`` first, then in its
     training run's ``eval/``.
     """
-    for folder in (version_dir / "evaluations" / data, version_dir / "eval"):
+    for folder in (version_dir / EVALUATIONS_DIR / data, version_dir / EVAL_DIR):
         path = folder / split / PREDICTIONS_JSONL
         if path.is_file():
             candidate = read_predictions(path)

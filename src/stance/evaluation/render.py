@@ -11,10 +11,7 @@ import re
 from typing import Any
 
 from stance.config import METRIC_NAMES
-
-# The pictures report.md links to; report.py saves them under these names beside it.
-CONFUSION_PNG = "confusion_matrix.png"
-RELIABILITY_PNG = "reliability_diagram.png"
+from stance.version_format import CONFUSION_PNG, RELIABILITY_PNG  # the pictures report.md links (beside it)
 
 
 def fmt(x: float | None, digits: int = 4) -> str:

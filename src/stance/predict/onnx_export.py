@@ -26,6 +26,7 @@ from stance.errors import ConfigError
 from stance.files import sha256_file, staged_dir
 from stance.model import load_model
 from stance.predict.onnx_files import export_folders, find_export, valid_export
+from stance.version_format import ONNX_DIR
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def export_for_version(version: Path) -> Path:
     the cache: the staging folder is ours to write, and an export that cannot be
     built there is an error of the run.
     """
-    folder = version / "onnx"
+    folder = version / ONNX_DIR
     if folder.exists():
         raise ConfigError(f"{folder} already exists; a staged version is exported once")
     with staged_dir(version, prefix=".onnx-") as staging:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from stance.errors import ConfigError
 from stance.files import sha256_file
-from stance.registry import MANIFEST, read_manifest
+from stance.registry import read_manifest
+from stance.version_format import MANIFEST, ONNX_DIR
 
 ONNX_VARIANTS = {"onnx": "int8", "onnx-fp32": "fp32"}  # backend name -> exported file variant
 EXPORT_META = "export.json"
@@ -64,7 +65,7 @@ def valid_export(folder: Path, weights_sha: str, variant: str, published_sha: st
 
 def export_folders(version: Path, weights_sha: str, onnx_cache: str | None) -> list[Path]:
     """Where an export may live: beside the version, else a cache keyed by the weights' hash."""
-    return [version / "onnx", cache_root(onnx_cache) / weights_sha]
+    return [version / ONNX_DIR, cache_root(onnx_cache) / weights_sha]
 
 
 def find_export(version: Path, variant: str, onnx_cache: str | None = None) -> Path | None:

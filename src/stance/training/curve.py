@@ -11,8 +11,6 @@ from typing import Any
 
 from stance.files import atomic_file
 
-TRAINING_CURVE_PNG = "training_curve.png"
-
 
 def write_training_curve(record: dict[str, Any], path: Path) -> Path | None:
     """Training loss (left axis) and validation macro-F1 (right axis) against the optimiser step.

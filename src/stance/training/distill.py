@@ -27,7 +27,8 @@ from stance.labels import IGNORE_INDEX, LabelSet
 from stance.model import load_model
 from stance.model.batches import SOFT_LABELS
 from stance.model.inference import predict_proba
-from stance.registry import VERSION_RE, Registry, read_manifest, verify_checkpoint
+from stance.registry import VERSION_RE, Registry, read_version, verify_checkpoint
+from stance.version_format import Manifest
 
 __all__ = ["SOFT_LABELS", "distillation_loss", "resolve_teachers", "soft_targets", "soften"]
 
@@ -43,12 +44,12 @@ def resolve_teachers(job: TrainJob, fingerprints: dict[str, str]) -> list[Path]:
         key = f"train.distill_from[{i}]"
         try:
             folder = registry.resolve(name) if VERSION_RE.match(name) else Path(name)
-            manifest = read_manifest(folder)
             verify_checkpoint(folder)  # a tampered teacher is refused now, not after training started
+            manifest = read_version(folder)
         except RegistryError as err:
             raise ConfigError(f"{key}={name!r}: {err}") from None
-        if manifest.get("labels") != list(job.data.labels):
-            raise ConfigError(f"{key}={name!r}: the teacher's labels {manifest.get('labels')} differ from "
+        if manifest.labels != list(job.data.labels):
+            raise ConfigError(f"{key}={name!r}: the teacher's labels {manifest.labels} differ from "
                               f"data.labels {list(job.data.labels)}")
         if _fingerprints(manifest) != fingerprints:
             raise ConfigError(f"{key}={name!r}: the teacher was trained on other data than this run "
@@ -58,9 +59,9 @@ def resolve_teachers(job: TrainJob, fingerprints: dict[str, str]) -> list[Path]:
     return folders
 
 
-def _fingerprints(manifest: dict[str, Any]) -> dict[str, str]:
-    out = {"data": manifest.get("data", {}).get("fingerprint")}
-    out.update({f"mix.{name}": rec.get("fingerprint") for name, rec in (manifest.get("mix") or {}).items()})
+def _fingerprints(manifest: Manifest) -> dict[str, str]:
+    out = {"data": manifest.data.get("fingerprint")}
+    out.update({f"mix.{name}": rec.get("fingerprint") for name, rec in manifest.mix.items()})
     return out
 
 
@@ -82,10 +83,10 @@ def soft_targets(teachers: list[Path], ds: datasets.Dataset, labels: LabelSet, t
                               desc=f"teacher {folder.name}")
         flat = torch.tensor([p for sentence in probs for p in sentence], dtype=torch.float64)
         total = flat if total is None else total + flat
-        manifest = read_manifest(folder)
-        record.append({"version": manifest.get("version"), "seed": manifest.get("seed"),
-                       "weights_sha256": manifest["artifacts_sha256"].get("model.safetensors"),
-                       "train_wall_seconds": manifest.get("training", {}).get("wall_seconds")})
+        manifest = read_version(folder)
+        record.append({"version": manifest.version, "seed": manifest.seed,
+                       "weights_sha256": manifest.artifacts_sha256.get("model.safetensors"),
+                       "train_wall_seconds": manifest.training.get("wall_seconds")})
     assert total is not None  # resolve_teachers returned at least one folder
     mean = soften(total / len(teachers), temperature)
     out, i = [], 0

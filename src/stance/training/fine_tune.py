@@ -25,11 +25,12 @@ from stance.model import Collator, Encoding, InputBuilder, build_model
 from stance.training.arguments import check_train_config, report_to, resolve_precision, training_args
 from stance.training.averaging import average_checkpoints
 from stance.training.callbacks import DivergenceGuard, GracefulStop, SaveEvery
-from stance.training.curve import TRAINING_CURVE_PNG, write_training_curve
+from stance.training.curve import write_training_curve
 from stance.training.distill import SOFT_LABELS, soft_targets
 from stance.training.features import class_weights, compute_metrics_fn, encode_split, training_split
 from stance.training.tracking import RunInfoCallback, tracking_env, tracking_locations
 from stance.training.trainer import StanceTrainer
+from stance.version_format import TRAINING_CURVE_PNG
 
 
 def _rounded(x: float | None) -> float | None:
