@@ -86,3 +86,15 @@ def test_officials_off_finds_table_actors_only(table: str) -> None:
 def test_a_language_without_a_title_file_looks_for_table_actors_only(table: str) -> None:
     text = "Nigeria's foreign minister Yusuf Tuggar rejected the plan."
     assert found(table, text, officials="xx") == [("Nigeria", "Nigeria")]
+
+
+def test_the_default_prediction_table_adds_the_office_holders():
+    """Issue 23 item 6: stance-predict's default table knows office-holders the training table lacks."""
+    from stance.predict.mentions import ActorMatcher, load_alias_table, prediction_table
+
+    text = "Radosław Sikorski met Abiy Ahmed in Kiev, where the Russian Federation was condemned."
+    found = {(m.mention, m.actor) for m in ActorMatcher(prediction_table()).find(text)}
+    assert {("Radosław Sikorski", "Poland"), ("Abiy Ahmed", "Ethiopia"), ("Kiev", "Ukraine"),
+            ("Russian Federation", "Russia")} <= found
+    training = {m.mention for m in ActorMatcher(load_alias_table()).find(text)}
+    assert "Radosław Sikorski" not in training  # the training data's table is the world-affairs one alone

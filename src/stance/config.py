@@ -372,7 +372,8 @@ class PredictJob:
     text_field: str = "text"  # JSONL input: the field holding the article or sentence
     id_field: str = "id"  # JSONL input: the document id (default: file:line)
     actors: list[str] = field(default_factory=list)  # only these actors; empty: every actor of the table
-    alias_table: str | None = None  # YAML file or folder; null: the bundled world-affairs table; none: only actors
+    # YAML file or folder; null: the bundled world-affairs table and office-holders; none: only --actors
+    alias_table: str | None = None
     officials: bool = True  # also find titled officials the table lacks ("Foreign Minister X"); docs/predict.md
     mentions: str = "each"  # each: a row per mention; aggregate: a row per (sentence, actor)
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)

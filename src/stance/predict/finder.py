@@ -12,7 +12,7 @@ import logging
 
 from stance.errors import ConfigError, InputError
 from stance.predict.documents import Document
-from stance.predict.mentions import ActorMatcher, Mention, load_alias_table, select_actors
+from stance.predict.mentions import ActorMatcher, Mention, prediction_table, select_actors
 from stance.predict.officials import OfficialsFinder, has_title_file, title_rules
 from stance.predict.segmentation import Sentence
 
@@ -37,7 +37,7 @@ class ActorFinder:
     """
 
     def __init__(self, alias_table: str | None, names: list[str], officials: str | None = None) -> None:
-        self.table = [] if alias_table == "none" else load_alias_table(alias_table)
+        self.table = [] if alias_table == "none" else prediction_table(alias_table)
         self.actors = select_actors(self.table, names) if names else self.table
         if not self.actors:
             raise ConfigError("no actors to look for: the alias table is empty and no actors were given")

@@ -27,6 +27,15 @@ import yaml
 from stance.errors import AliasTableError
 
 DEFAULT_TABLE = "world_affairs"
+# Office-holders of every country and major organisation (resources/actors/officials/): stance-predict's
+# default table adds them to the world-affairs one. The training data's table does not include them,
+# since its articles were annotated against the world-affairs table alone.
+OFFICIALS_TABLE = "officials"
+
+
+def prediction_table(path: str | Path | None = None) -> list[Actor]:
+    """The table stance-predict looks for: the given one, or by default world affairs plus office-holders."""
+    return load_alias_table(path, extra=(bundled_table_dir(OFFICIALS_TABLE),) if path is None else ())
 
 
 @dataclass(frozen=True)
@@ -78,8 +87,8 @@ def _parse_entry(file: Path, name: object, entry: object) -> Actor:
     )
 
 
-def load_alias_table(path: str | Path | None = None) -> list[Actor]:
-    """Load a table from a YAML file or a directory of YAML files.
+def load_alias_table(path: str | Path | None = None, extra: tuple[str | Path, ...] = ()) -> list[Actor]:
+    """Load a table from a YAML file or a directory of YAML files, plus the files of ``extra``.
 
     ``None`` loads the bundled world-affairs table.  An actor named in several
     files gets the union of its aliases.  An alias claimed by two different
@@ -88,7 +97,7 @@ def load_alias_table(path: str | Path | None = None) -> list[Actor]:
     root = bundled_table_dir() if path is None else Path(path)
     actors: dict[str, Actor] = {}
     owner: dict[str, tuple[str, Path]] = {}
-    for file in _yaml_files(root):
+    for file in [*_yaml_files(root), *(f for e in extra for f in _yaml_files(Path(e)))]:
         try:
             data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as err:
