@@ -62,7 +62,7 @@ def table(runs: list[dict], splits: list[str]) -> list[str]:
     for r in runs:
         groups[r["variant"]].append(r)
     order = sorted(groups, key=lambda v: statistics.mean(r["train_pairs"] for r in groups[v]))
-    lines = ["| training share | train pairs | articles | seeds | " + " | ".join(splits) + " |",
+    lines = ["| variant | train pairs | articles | seeds | " + " | ".join(splits) + " |",
              "|---|---:|---:|---|" + "---:|" * len(splits)]
     for variant in order:
         rs = groups[variant]

@@ -37,3 +37,23 @@ def test_hydra_s_private_argument_parser_still_has_what_we_read():
                  "config_name", "config_dir", "multirun", "overrides"):
         assert hasattr(args, name), name
     assert args.multirun and args.config_dir == "x" and args.overrides == ["a=1"]
+
+
+def test_the_default_experiment_changes_no_ablation_row_of_other_studies():
+    """configs/train.yaml names experiment=world_affairs as the default recipe; every NewsMTSC row states
+    what it trains with, so adding that default changed none of them (their table stays reproducible)."""
+    import dataclasses
+    import os
+
+    from stance.cli.common import compose_config, load_job
+    from stance.config import TrainJob
+
+    os.environ.setdefault("STANCE_NEWSMTSC_DIR", str(ROOT.parent / "shared" / "data" / "newsmtsc"))
+    rows = sorted(str(p.relative_to(ROOT / "configs" / "ablation").with_suffix(""))
+                  for p in (ROOT / "configs" / "ablation").glob("*/*.yaml"))
+    assert rows
+    for row in rows:
+        overrides = [f"ablation={row}"] + (["train.distill_from=[v0001]"] if "distill" in row else [])
+        with_default = load_job(compose_config("train", overrides), TrainJob)
+        without = load_job(compose_config("train", [*overrides, "~experiment"]), TrainJob)
+        assert dataclasses.asdict(with_default) == dataclasses.asdict(without), row
