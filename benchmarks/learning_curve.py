@@ -35,7 +35,9 @@ def read_runs(registries: list[Path], study: str) -> list[dict]:
                          "train_pairs": m["data"]["splits"]["train"]["pairs"],
                          "documents": m["data"]["splits"]["train"].get("documents"),
                          "wall": m["training"].get("wall_seconds"),
-                         "f1": {s: m["metrics"][s]["macro_f1"] * 100 for s in SPLITS if s in m["metrics"]}})
+                         "f1": {s: m["metrics"][s]["macro_f1"] * 100 for s in SPLITS if s in m["metrics"]},
+                         "ece": {s: (m["metrics"][s].get("ece_before_scaling"), m["metrics"][s].get("ece"))
+                                 for s in SPLITS if s in m["metrics"]}})
     return runs
 
 
@@ -70,6 +72,26 @@ def table(runs: list[dict], splits: list[str]) -> list[str]:
         cells = [_cell([r["f1"][s] for r in rs if s in r["f1"]]) for s in splits]
         lines.append(f"| {variant} | {rs[0]['train_pairs']} | {rs[0]['documents']} | {seeds} | " + " | ".join(cells)
                      + " |")
+    return lines
+
+
+def calibration_table(runs: list[dict], splits: list[str]) -> list[str]:
+    """ECE before and after temperature scaling, mean over each variant's seeds (versions that have it)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in runs:
+        if any(after is not None for _, after in r["ece"].values()):
+            groups[r["variant"]].append(r)
+    if not groups:
+        return []
+    lines = ["| variant | seeds | " + " | ".join(f"ECE {s} (before → after)" for s in splits) + " |",
+             "|---|---|" + "---|" * len(splits)]
+    for variant, rs in sorted(groups.items()):
+        cells = []
+        for s in splits:
+            before = [r["ece"][s][0] for r in rs if s in r["ece"] and r["ece"][s][0] is not None]
+            after = [r["ece"][s][1] for r in rs if s in r["ece"] and r["ece"][s][1] is not None]
+            cells.append(f"{statistics.mean(before):.3f} → {statistics.mean(after):.3f}" if before and after else "—")
+        lines.append(f"| {variant} | {len(rs)} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -122,6 +144,7 @@ def main() -> int:
     p.add_argument("--registry", type=Path, action="append", required=True)
     p.add_argument("--study", default="learning_curve")
     p.add_argument("--target", type=float, default=85.0)
+    p.add_argument("--fit", action="store_true", help="add the log-linear fit and its extrapolation")
     p.add_argument("--png", type=Path)
     p.add_argument("--markdown", type=Path)
     args = p.parse_args()
@@ -130,8 +153,10 @@ def main() -> int:
         print(f"error: no version of study {args.study!r} in {[str(r) for r in args.registry]}", file=sys.stderr)
         return 2
     splits = [s for s in SPLITS if any(s in r["f1"] for r in runs)]
-    text = "\n".join([*table(runs, splits), "", *extrapolation(runs, [s for s in splits if s != "validation"],
-                                                                 args.target)]) + "\n"
+    cal = calibration_table(runs, splits)
+    text = "\n".join([*table(runs, splits), "", *(cal + [""] if cal else []),
+                      *(extrapolation(runs, [s for s in splits if s != "validation"], args.target)
+                        if args.fit else [])]) + "\n"
     if args.png:
         plot(runs, splits, args.png)
     if args.markdown:
