@@ -18,8 +18,7 @@ def test_layer_wise_lr_decay_gives_each_layer_its_own_rate(make_job, tmp_path):
     job = make_job("train.layer_lr_decay=0.5", "train.learning_rate=1e-3",
                    "model.config_overrides.num_hidden_layers=2")
     model, _ = build_model(job.model, LabelSet())
-    trainer = StanceTrainer(model=model, args=training_args(job, tmp_path, has_validation=False))
-    trainer.layer_lr_decay = job.train.layer_lr_decay
+    trainer = StanceTrainer(model=model, args=training_args(job, tmp_path, has_validation=False), options=job.train)
     optimizer = trainer.create_optimizer()
     rate_of = {}
     for group in optimizer.param_groups:

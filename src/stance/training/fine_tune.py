@@ -81,14 +81,10 @@ def fine_tune(job: TrainJob, prepared: Prepared, labels: LabelSet, out_dir: Path
         trainer = StanceTrainer(
             model=model, args=args, train_dataset=features["train"], eval_dataset=features.get("validation"),
             data_collator=Collator(tokenizer.pad_token_id or 0), compute_metrics=compute_metrics_fn(labels),
-            callbacks=callbacks,
+            callbacks=callbacks, options=job.train,
         )
         if backends:
             trainer.add_callback(RunInfoCallback(job, run_name, list(trainer.callback_handler.callbacks)))
-        trainer.layer_lr_decay = job.train.layer_lr_decay
-        trainer.rdrop_alpha = job.train.rdrop_alpha
-        trainer.distill_weight = job.train.distill_weight
-        trainer.distill_temperature = job.train.distill_temperature
         started = time.perf_counter()
         outcome = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if stop is not None and stop.signum is not None:

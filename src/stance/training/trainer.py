@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from transformers import Trainer
 
+from stance.config import TrainConfig
 from stance.labels import IGNORE_INDEX
 from stance.model.batches import SOFT_LABELS
 from stance.training.callbacks import check_loss
@@ -20,12 +21,15 @@ class StanceTrainer(Trainer):
     ``n`` gets ``lr * decay ** (n - i)``, the embeddings the smallest.
     """
 
-    # Set as attributes after construction (see fine_tune) rather than as
-    # __init__ arguments, so Trainer's own signature stays untouched.
-    layer_lr_decay: float = 1.0
-    rdrop_alpha: float = 0.0
-    distill_weight: float = 0.0  # fine_tune sets both from TrainConfig, which holds the defaults
-    distill_temperature: float = 1.0
+    def __init__(self, *args: Any, options: TrainConfig | None = None, **kwargs: Any) -> None:
+        """Trainer's own arguments, plus ``options``: the TrainConfig these extensions read (its defaults
+        when None). A keyword of our own, so Trainer's signature stays as it is."""
+        super().__init__(*args, **kwargs)
+        t = options or TrainConfig()
+        self.layer_lr_decay = t.layer_lr_decay
+        self.rdrop_alpha = t.rdrop_alpha
+        self.distill_weight = t.distill_weight
+        self.distill_temperature = t.distill_temperature
 
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None
                       ) -> torch.Tensor:
