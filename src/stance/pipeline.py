@@ -20,7 +20,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class RunResult:
     version: str
     path: Path
     metrics: dict[str, dict[str, Any]]  # split -> metrics
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage, for the summary
 
 
 def prepare_mixes(job: TrainJob, labels: LabelSet) -> dict[str, Prepared]:
@@ -170,6 +171,7 @@ def run_training(job: TrainJob) -> RunResult | None:
     stop = GracefulStop()
     with stop.installed():
         labels = LabelSet(tuple(job.data.labels))
+        started = time.perf_counter()
         prepared = prepare(job.data, job.prepared_root)
         mixes = prepare_mixes(job, labels)
         stop.check("while preparing the data; nothing published")
@@ -180,13 +182,17 @@ def run_training(job: TrainJob) -> RunResult | None:
             with tempfile.TemporaryDirectory() as scratch:
                 fine_tune(job, prepared, labels, Path(scratch), run.path, mixes, teachers=teachers)
             return None
-        return _train_and_publish(job, prepared, mixes, labels, git, stop, teachers)
+        result = _train_and_publish(job, prepared, mixes, labels, git, stop, teachers)
+        result.stage_seconds = {"prepare": result.stage_seconds["start"] - started,
+                                **{k: v for k, v in result.stage_seconds.items() if k != "start"}}
+        return result
 
 
 def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepared], labels: LabelSet,
                        git: dict, stop: GracefulStop, teachers: list[Path]) -> RunResult:
     registry = Registry(job.registry)
     eval_splits = [s for s in [job.data.validation_split, *job.data.eval_splits] if s in prepared.splits]
+    clock = _StageClock()
     with registry.stage() as staged:
         run = open_run(job.work_dir, job, resume=job.train.resume == "auto")
         if run.checkpoint is not None:
@@ -200,12 +206,16 @@ def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepa
                 run.mark_diverged(str(err))  # kept to inspect; never resumed, removed by gc
                 raise DivergenceError(f"{err}; no version published; {_last_checkpoint(run)}") from err
             (staged.path / CONFIG_YAML).write_text(to_yaml(portable_train_job(job)))
+            clock.lap("fine-tune")
             stop.check("after training; nothing published")
             calibration = _calibrate(job, prepared, staged.path)
+            clock.lap("calibrate")
             metrics = evaluate_checkpoint(staged.path, prepared, eval_splits, job.train.eval_batch_size,
                                           staged.path / EVAL_DIR, job.train.progress, job.train.selection_metric)
+            clock.lap("evaluate")
             stop.check("after evaluation; nothing published")
             export_for_version(staged.path)  # the ONNX export ships with the version, hashed like the rest
+            clock.lap("export")
             write_manifest(staged.path, _manifest(job, staged.version, prepared, mixes, training, metrics, git,
                                                   calibration, run.path.name))
             # The last safe point: a stop requested from here on finds the version published (exit 0).
@@ -218,8 +228,22 @@ def _train_and_publish(job: TrainJob, prepared: Prepared, mixes: dict[str, Prepa
                 # unless nothing in it can be resumed.
                 run.close(remove=not complete_checkpoints(run.path))
     run.close(remove=True)  # published: the version holds what the checkpoints were for
+    clock.lap("card and publish")
     path = registry.resolve(staged.version)
-    return RunResult(staged.version, path, metrics)
+    return RunResult(staged.version, path, metrics, clock.laps)
+
+
+class _StageClock:
+    """Wall time per stage for the closing summary; ``laps['start']`` is when the clock was made."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.laps: dict[str, float] = {"start": self.last}
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = now - self.last
+        self.last = now
 
 
 def _calibrate(job: TrainJob, prepared: Prepared, path: Path) -> dict | None:

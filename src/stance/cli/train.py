@@ -7,6 +7,7 @@ from omegaconf import DictConfig
 from stance.cli.common import load_job, run_hydra
 from stance.cli.overrides import name_custom_data
 from stance.config import TrainJob
+from stance.version_format import CARD, EVAL_DIR
 
 
 def task(cfg: DictConfig) -> float | None:
@@ -24,6 +25,9 @@ def task(cfg: DictConfig) -> float | None:
     main = job.train.selection_metric
     scores = ", ".join(f"{split} {main}={m[main]:.4f}" for split, m in result.metrics.items())
     print(f"stance-train: wrote {result.version} to {result.path} ({scores})")
+    times = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.stage_seconds.items())
+    print(f"  time: {times} (total {sum(result.stage_seconds.values()):.0f} s)")
+    print(f"  card: {result.path / CARD}; reports: {result.path / EVAL_DIR}/<split>/report.md")
     validation = result.metrics.get(job.data.validation_split)
     return validation[main] if validation else None
 
