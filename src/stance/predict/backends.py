@@ -78,7 +78,8 @@ def load_predictor(path: Path, backend: str = "torch", onnx_cache: str | None = 
         return _PREDICTORS[key]
     threads = threads or default_threads()
     check_checkpoint(path)
-    verify_checkpoint(path)  # every backend, before any file is parsed (the torch one checks again: cheap)
+    if backend != "torch":  # the torch path verifies inside load_model; hashing the version twice costs ~0.2 s
+        verify_checkpoint(path)  # before any file is parsed
     # Each backend's module is imported only when chosen: the torch one loads torch and
     # transformers (seconds, hundreds of MB), the ONNX one a second native thread pool.
     if backend == "torch":
