@@ -1,27 +1,31 @@
 #!/usr/bin/env python
-"""CI quality gate: fail the build when macro-F1 falls below the committed floor.
+"""CI quality gate: judge a version's evaluation against a gate spec and a baseline.
 
-    # judge a version's report (what .ci/run does):
-    python scripts/quality_gate.py check --registry registry --version latest --split test_rw
-    # or a metrics.json anywhere:
-    python scripts/quality_gate.py check --metrics registry/v0003/eval/test_rw/metrics.json
+    # judge the CI fine-tune's own evaluation (what .ci/run does):
+    python scripts/quality_gate.py check --registry registry --version latest --gate ci \\
+        --baseline benchmarks/gate/newsmtsc_test_rw.jsonl --out gate --junit gate/junit.xml
 
-    # propose (and with --write, commit to the file) a floor from measured runs:
+    # keep a baseline in a repository without copying the data's text:
+    python scripts/quality_gate.py baseline registry/v0003/eval/test_rw/predictions.jsonl \\
+        --out benchmarks/gate/newsmtsc_test_rw.jsonl
+
+    # propose a floor (a spec's `threshold`) from measured runs:
     python scripts/quality_gate.py floor --metrics run1/metrics.json run2/metrics.json run3/metrics.json
 
-``check`` prints the version's markdown report and a verdict; it exits 0 when
-the metric is at or above the floor, 1 when below, and 2 when it cannot judge
-(missing metrics.json, no floor for this data and split, a bad floor file), so
-CI fails on both. The floor file is ``benchmarks/quality_floor.json``, keyed
-``<data>/<split>``; docs/evaluation.md says how to raise it.
-
-Only the standard library: the gate reads two JSON files and needs no model.
+``check`` reads what the evaluation wrote (``<split>/metrics.json`` and
+``predictions.jsonl``) and never loads a model. The spec is a name in
+``configs/gate/`` or a YAML path; ``--baseline`` is a predictions file, a
+version folder (a CI artifact) or a version in the registry. It writes
+summary.md (appended to $GITHUB_STEP_SUMMARY when set), junit.xml, metrics.json
+and report.html to ``--out``, prints the summary, and exits 0 when every check
+holds, 1 when one fails and 2 when it cannot judge (a split not evaluated, a
+baseline scored on other pairs, a bad spec). docs/evaluation.md has the details.
+``stance-evaluate ... gate=NAME baseline=VERSION`` runs the same gate after evaluating.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import statistics
@@ -29,105 +33,75 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stance.files import write_text_atomic
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FLOOR = ROOT / "benchmarks" / "quality_floor.json"
-PASS, FAIL, CANNOT_JUDGE = 0, 1, 2
-
-
-class GateError(Exception):
-    """The gate cannot judge: a missing or malformed input; exit 2."""
-
-
-# ---------------------------------------------------------------- inputs
-
-
-def read_json(path: Path, what: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise GateError(f"no {what} at {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise GateError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
-    if not isinstance(data, dict):
-        raise GateError(f"{path}: expected a JSON object")
-    return data
-
-
-def version_dir(registry: Path, version: str) -> Path:
-    path = registry / version
-    if not (path / "manifest.json").is_file():
-        raise GateError(f"no version {version!r} in registry {registry} "
-                        f"(looked for {path / 'manifest.json'})")
-    return path.resolve()
-
-
-def metrics_path(args: argparse.Namespace) -> Path:
-    if args.metrics:
-        return Path(args.metrics)
-    if not args.split:
-        raise GateError("give --metrics PATH, or --split with --registry/--version")
-    return version_dir(Path(args.registry), args.version) / args.eval_dir / args.split / "metrics.json"
-
-
-def metric_value(report: dict[str, Any], metric: str, path: Path) -> float:
-    value = report.get("metrics", {}).get(metric)
-    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
-        raise GateError(f"{path}: metrics.{metric} is missing or not a number ({value!r})")
-    return float(value)
-
-
-def floor_entry(floors: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
-    entries = floors.get("floors")
-    if not isinstance(entries, dict):
-        raise GateError(f"{path}: expected an object under 'floors'")
-    if key not in entries:
-        raise GateError(f"{path}: no floor for {key!r} (floors exist for {sorted(entries) or 'nothing'}); "
-                        "measure runs and set one with `quality_gate.py floor --write` (docs/evaluation.md)")
-    entry = entries[key]
-    floor = entry.get("floor") if isinstance(entry, dict) else None
-    if not isinstance(floor, int | float) or isinstance(floor, bool) or not 0 <= floor <= 1:
-        raise GateError(f"{path}: floors.{key}.floor must be a number in [0, 1], got {floor!r}; "
-                        "set it from measured runs (docs/evaluation.md)")
-    return entry
-
+from stance.errors import StanceError, environment_failure
+from stance.evaluation.predictions import anonymised, read_predictions, write_predictions
+from stance.gate.baseline import GateError, read_baseline
+from stance.gate.judge import CANNOT_JUDGE, PASS, judge
+from stance.gate.outputs import write_outputs
+from stance.gate.spec import load_spec
+from stance.registry import Registry
+from stance.version_format import EVAL_DIR
 
 # ---------------------------------------------------------------- check
 
 
-def verdict_lines(key: str, metric: str, value: float, floor: float, report: dict[str, Any]) -> list[str]:
-    ci = report.get("bootstrap", {}).get(metric) or {}
-    passed = value >= floor
-    lines = ["## Quality gate", "",
-             "| data / split | metric | value | floor | value - floor | verdict |",
-             "|---|---|---|---|---|---|",
-             f"| {key} | {metric} | {value:.4f} | {floor:.4f} | {value - floor:+.4f} | "
-             f"{'PASS' if passed else '**FAIL**'} |", ""]
-    if isinstance(ci.get("low"), float) and isinstance(ci.get("high"), float):
-        lines.append(f"Bootstrap interval of {metric}: [{ci['low']:.4f}, {ci['high']:.4f}].")
-    lines.append(f"quality gate: {'PASS' if passed else 'FAIL'}: {metric} {value:.4f} "
-                 f"{'>=' if passed else '<'} floor {floor:.4f} ({key})")
-    return lines
+def results_dir(args: argparse.Namespace) -> tuple[Path, str]:
+    """The folder holding ``<split>/`` results, and the name of the version they belong to."""
+    if args.results:
+        folder = Path(args.results)
+        return folder, args.name or folder.resolve().name
+    version = Registry(args.registry).resolve(args.version)
+    return version / args.eval_dir, version.name
+
+
+def baseline_ref(value: str, registry: str) -> Path:
+    """A path as given; otherwise a version name in the registry."""
+    path = Path(value)
+    return path if path.exists() else Registry(registry).resolve(value)
 
 
 def check(args: argparse.Namespace) -> int:
-    path = metrics_path(args)
-    report = read_json(path, "metrics.json (run the evaluation first)")
-    key = args.key or f"{report.get('data')}/{report.get('split')}"
-    floors_path = Path(args.floor)
-    floors = read_json(floors_path, "floor file")
-    metric = floors.get("metric", "macro_f1")
-    entry = floor_entry(floors, key, floors_path)
-    value = metric_value(report, metric, path)
-    markdown = path.parent / "report.md"
-    if not args.quiet:
-        print(markdown.read_text(encoding="utf-8") if markdown.is_file() else f"(no report.md beside {path})")
-    print("\n".join(verdict_lines(key, metric, value, float(entry["floor"]), report)))
-    return PASS if value >= float(entry["floor"]) else FAIL
+    spec = load_spec(args.gate)
+    folder, version = results_dir(args)
+    ref = baseline_ref(args.baseline, args.registry) if args.baseline else None
+    data = args.data
+
+    def rows_for(split: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return read_baseline(ref, split, data)[0]
+
+    result = judge(spec, folder, version, ref.stem if ref else None, rows_for if ref else None)
+    paths = write_outputs(result, Path(args.out), Path(args.junit) if args.junit else None)
+    if args.quiet:
+        for c in result.failures:
+            print(f"FAIL {c.message}")
+        print(result.verdict_line())
+    else:  # the summary lists the failures and ends with the verdict
+        print(paths["summary"].read_text(encoding="utf-8"), end="")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return result.exit_code
+
+
+# ---------------------------------------------------------------- baseline
+
+
+def baseline_cmd(args: argparse.Namespace) -> int:
+    rows = read_predictions(Path(args.predictions))
+    write_predictions(Path(args.out), anonymised(rows))
+    print(f"wrote {len(rows)} anonymised rows (digests, gold, prediction, probabilities; no text) to {args.out}")
+    return PASS
 
 
 # ---------------------------------------------------------------- floor
+
+
+def read_metric(path: Path, metric: str) -> float:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("metrics", {}).get(metric)
+    except (OSError, json.JSONDecodeError, AttributeError) as err:
+        raise GateError(f"{path}: not a readable metrics.json ({err})") from None
+    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+        raise GateError(f"{path}: metrics.{metric} is missing or not a number ({value!r})")
+    return float(value)
 
 
 def propose_floor(values: list[float], k: float, min_margin: float) -> dict[str, Any]:
@@ -138,38 +112,15 @@ def propose_floor(values: list[float], k: float, min_margin: float) -> dict[str,
     mean, sd = statistics.mean(values), statistics.stdev(values)
     floor = min(mean - k * sd, min(values) - min_margin)
     # The epsilon keeps float noise (0.58 stored as 0.5799999...) from costing a thousandth.
-    return {"floor": max(0.0, math.floor(floor * 1000 + 1e-9) / 1000), "mean": round(mean, 5),
-            "sd": round(sd, 5), "min": round(min(values), 5), "max": round(max(values), 5), "k_sd": k,
-            "min_margin": min_margin}
+    return {"floor": max(0.0, math.floor(floor * 1000 + 1e-9) / 1000), "mean": mean, "sd": sd}
 
 
 def floor_cmd(args: argparse.Namespace) -> int:
-    reports = [(Path(p), read_json(Path(p), "metrics.json")) for p in args.metrics]
-    keys = {args.key or f"{r.get('data')}/{r.get('split')}" for _, r in reports}
-    if len(keys) != 1:
-        raise GateError(f"the runs are not all on one data/split: {sorted(keys)}")
-    key = keys.pop()
-    floors_path = Path(args.floor)
-    floors = {"metric": "macro_f1", "floors": {}}
-    if floors_path.is_file():
-        floors = read_json(floors_path, "floor file")
-    metric = floors.get("metric", "macro_f1")
-    values = [metric_value(r, metric, p) for p, r in reports]
+    values = [read_metric(Path(p), args.metric) for p in args.metrics]
     proposal = propose_floor(values, args.k, args.min_margin)
-    print(f"{key}: {metric} over {len(values)} runs: " + ", ".join(f"{v:.4f}" for v in values))
+    print(f"{args.metric} over {len(values)} runs: " + ", ".join(f"{v:.4f}" for v in values))
     print(f"mean {proposal['mean']:.4f}, sd {proposal['sd']:.4f} -> proposed floor {proposal['floor']:.3f}")
-    if not args.write:
-        return PASS
-    old = floors.get("floors", {}).get(key, {}).get("floor")
-    if isinstance(old, int | float) and proposal["floor"] < old and not args.allow_lower:
-        raise GateError(f"the proposed floor {proposal['floor']:.3f} is below the committed {old:.3f}; "
-                        "lowering the floor needs --allow-lower and a reason in the commit message")
-    entry = {**proposal, "runs": [{"metrics": str(p), "version": r.get("version"), metric: v}
-                                  for (p, r), v in zip(reports, values, strict=True)],
-             "set": datetime.date.today().isoformat(), "note": args.note}
-    floors.setdefault("floors", {})[key] = entry
-    write_text_atomic(floors_path, json.dumps(floors, indent=2) + "\n")
-    print(f"wrote floor {proposal['floor']:.3f} for {key} to {floors_path}")
+    print(f"in the gate spec: {args.metric}: {{threshold: {proposal['floor']:.3f}}}")
     return PASS
 
 
@@ -179,26 +130,29 @@ def floor_cmd(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("check", help="print the report and fail when the metric is below the floor")
-    c.add_argument("--metrics", help="a metrics.json written by the evaluation report")
+    c = sub.add_parser("check", help="judge a version's evaluation; exit 0 pass, 1 fail, 2 cannot judge")
+    c.add_argument("--gate", default="ci", help="spec: a name in configs/gate/ or a YAML path (default: %(default)s)")
+    c.add_argument("--baseline", help="predictions file, version folder, or version name in --registry")
     c.add_argument("--registry", default="registry")
     c.add_argument("--version", default="latest")
-    c.add_argument("--split", help="evaluated split, e.g. test_rw")
-    c.add_argument("--eval-dir", default="eval",
-                   help="folder in the version holding the reports (eval, or evaluations/<data>)")
-    c.add_argument("--floor", default=str(DEFAULT_FLOOR), help="floor file (default: %(default)s)")
-    c.add_argument("--key", help="floor entry to use (default: <data>/<split> from metrics.json)")
-    c.add_argument("--quiet", action="store_true", help="print only the verdict, not the report")
+    c.add_argument("--eval-dir", default=EVAL_DIR,
+                   help="folder in the version holding <split>/ results (eval, or evaluations/<data>)")
+    c.add_argument("--results", help="any folder holding <split>/ results, instead of --registry/--version")
+    c.add_argument("--name", help="name shown for --results (default: the folder's name)")
+    c.add_argument("--data", help="data name, to find a baseline version's evaluations/<data>/ results")
+    c.add_argument("--out", default="gate", help="folder for summary.md, junit.xml, metrics.json, report.html")
+    c.add_argument("--junit", help="JUnit XML path (default: <out>/junit.xml)")
+    c.add_argument("--quiet", action="store_true", help="print only the failures and the verdict")
     c.set_defaults(run=check)
-    f = sub.add_parser("floor", help="propose a floor from measured runs; --write records it")
+    b = sub.add_parser("baseline", help="an anonymised copy of a predictions file, to commit as a baseline")
+    b.add_argument("predictions", help="a predictions.jsonl written by an evaluation")
+    b.add_argument("--out", required=True)
+    b.set_defaults(run=baseline_cmd)
+    f = sub.add_parser("floor", help="propose a floor from measured runs (their metrics.json)")
     f.add_argument("--metrics", nargs="+", required=True, help="metrics.json of each measured run")
-    f.add_argument("--floor", default=str(DEFAULT_FLOOR))
-    f.add_argument("--key")
+    f.add_argument("--metric", default="macro_f1")
     f.add_argument("--k", type=float, default=3.0, help="standard deviations below the mean (default 3)")
     f.add_argument("--min-margin", type=float, default=0.01, help="least distance below the worst run")
-    f.add_argument("--write", action="store_true")
-    f.add_argument("--allow-lower", action="store_true")
-    f.add_argument("--note", default="", help="what was measured: config, steps, subset, machine")
     f.set_defaults(run=floor_cmd)
     return p
 
@@ -207,8 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except GateError as err:
+    except StanceError as err:
         print(f"quality gate: cannot judge: {err}", file=sys.stderr)
+        return CANNOT_JUDGE
+    except OSError as err:
+        failure = environment_failure(err)
+        if failure is None:
+            raise  # not the machine refusing a read or write: a bug, keep its traceback
+        print(f"quality gate: cannot judge: {failure}", file=sys.stderr)
         return CANNOT_JUDGE
 
 

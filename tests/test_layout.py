@@ -22,7 +22,7 @@ EXAMPLE_CONFIGS = ROOT / "examples" / "configs"
 # Each top-level part of the package and its layer; a module may import its own
 # part and parts of a lower layer. Stages may use other stages (training scores
 # with evaluation's metric), as long as no cycle forms.
-LAYERS = {"cli": 3, "pipeline": 2, "data": 1, "training": 1, "evaluation": 1, "card": 1, "predict": 1}
+LAYERS = {"cli": 3, "pipeline": 2, "data": 1, "training": 1, "evaluation": 1, "gate": 1, "card": 1, "predict": 1}
 SHARED = 0  # config, errors, files, labels, model, registry, provenance, ...
 
 

@@ -14,8 +14,7 @@ from huggingface_hub import ModelCard
 from stance.card import CARD
 from stance.config import EvaluateJob, _minilm_path
 from stance.evaluation.predictions import PREDICTIONS_JSONL
-from stance.evaluation.render import CONFUSION_PNG, RELIABILITY_PNG
-from stance.evaluation.report import METRICS_JSON, REPORT_MD
+from stance.evaluation.report import METRICS_JSON, REPORT_FILES
 from stance.files import sha256_file
 from stance.pipeline import run_evaluation, run_training
 from stance.registry import Registry
@@ -145,8 +144,7 @@ def test_evaluate_checkpoint_writes_each_split_folder_once_from_memory(tiny_vers
     assert sorted(p.name for p in out.iterdir()) == ["test", "validation"]  # no <split>.json beside them
     for split in ("validation", "test"):
         folder = out / split
-        assert {p.name for p in folder.iterdir()} == {PREDICTIONS_JSONL, METRICS_JSON, REPORT_MD, CONFUSION_PNG,
-                                                      RELIABILITY_PNG}
+        assert {p.name for p in folder.iterdir()} == {PREDICTIONS_JSONL, *REPORT_FILES}
         report = json.loads((folder / METRICS_JSON).read_text())
         assert report["metrics"]["macro_f1"] == metrics[split]["macro_f1"]
         assert (report["version"], report["split"]) == ("v0001", split)

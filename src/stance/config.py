@@ -332,6 +332,80 @@ class PrepareJob:
         self.data.check()
 
 
+# ---------------------------------------------------------------- the quality gate (docs/evaluation.md)
+
+
+# The metrics a gate can check against a floor and a baseline: the comparison's paired-bootstrap metrics.
+GATE_METRICS = tuple(METRIC_NAMES)
+
+
+@dataclass
+class MetricCheck:
+    """One metric's rule. Unset parts are not checked.
+
+    ``threshold``: an absolute floor. ``max_drop``: the largest drop allowed
+    against the baseline (baseline - new). ``significant``: a drop beyond
+    ``max_drop`` fails only when the paired bootstrap finds it at ``alpha``; with
+    ``max_drop: 0`` that means "no significant drop at all".
+    """
+
+    threshold: float | None = None
+    max_drop: float | None = None
+    significant: bool = True
+
+    def check(self, key: str) -> None:
+        for name, value in (("threshold", self.threshold), ("max_drop", self.max_drop)):
+            _require(value is None or 0 <= value <= 1, f"{key}.{name}", value, "must be in [0, 1] or null")
+
+    @property
+    def empty(self) -> bool:
+        return self.threshold is None and self.max_drop is None
+
+
+@dataclass
+class SplitGate:
+    """The checks on one split: metrics by name, F1 of every class, and a calibration ceiling."""
+
+    metrics: dict[str, MetricCheck] = field(default_factory=dict)
+    per_class_f1: MetricCheck = field(default_factory=MetricCheck)  # applied to each class
+    max_ece: float | None = None  # expected calibration error must not exceed this
+
+    def check(self, key: str) -> None:
+        for name, rule in self.metrics.items():
+            check_choice(name, GATE_METRICS, f"{key}.metrics")
+            rule.check(f"{key}.metrics.{name}")
+        self.per_class_f1.check(f"{key}.per_class_f1")
+        _require(self.max_ece is None or 0 <= self.max_ece <= 1, f"{key}.max_ece", self.max_ece,
+                 "must be in [0, 1] or null")
+
+
+@dataclass
+class GateConfig:
+    """A gate spec (``configs/gate/<name>.yaml``): per split, what must hold for a version to pass."""
+
+    name: str = "none"  # none: no gate
+    splits: dict[str, SplitGate] = field(default_factory=dict)
+    alpha: float = 0.05  # significance level of the paired bootstrap for drops against the baseline
+    n_resamples: int = 1000  # bootstrap resamples of the comparison
+    out: str | None = None  # folder for summary.md, junit.xml, metrics.json, report.html (default: beside)
+    junit: str | None = None  # JUnit XML path (default: <out>/junit.xml)
+
+    def check(self) -> None:
+        _require(0 < self.alpha < 1, "gate.alpha", self.alpha, "must be in (0, 1)")
+        _require(self.n_resamples >= 100, "gate.n_resamples", self.n_resamples, "must be at least 100")
+        for split, rules in self.splits.items():
+            rules.check(f"gate.splits.{split}")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.splits)
+
+    @property
+    def needs_baseline(self) -> bool:
+        rules = [r for s in self.splits.values() for r in (*s.metrics.values(), s.per_class_f1)]
+        return any(r.max_drop is not None for r in rules)
+
+
 @dataclass
 class EvaluateJob:
     data: DataConfig = field(default_factory=DataConfig)
@@ -341,10 +415,18 @@ class EvaluateJob:
     splits: list[str] = field(default_factory=list)  # empty: data.eval_splits
     batch_size: int = 64
     compare: str | None = None  # another version to compare against
+    gate: GateConfig = field(default_factory=GateConfig)  # gate=default: judge the version (exit 1 on fail)
+    # The gate's baseline: a version in the registry, a version folder, or a predictions .jsonl file.
+    # It is also compared like compare=.
+    baseline: str | None = None
 
     def check(self) -> None:
         self.data.check()
         _require(self.batch_size >= 1, "batch_size", self.batch_size, "must be at least 1")
+        self.gate.check()
+        if self.gate.needs_baseline and not self.baseline:
+            raise ConfigError(f"gate={self.gate.name} checks drops against a baseline; "
+                              "pass baseline=VERSION (a registry version, a version folder or a predictions file)")
 
 
 # ---------------------------------------------------------------- prediction

@@ -34,6 +34,9 @@ from stance.evaluation import SplitResult, evaluate_checkpoint, evaluate_splits,
 from stance.evaluation.calibrate import calibrate_checkpoint
 from stance.evaluation.compare import saved_predictions, write_comparison
 from stance.files import tree_hashes, write_text_atomic
+from stance.gate.baseline import GateError, read_baseline
+from stance.gate.judge import BaselineRows, GateResult, judge
+from stance.gate.outputs import write_outputs
 from stance.labels import LabelSet
 from stance.model.classifier import check_encoder
 from stance.predict.onnx_export import export_for_version
@@ -270,6 +273,8 @@ def run_evaluation(job: EvaluateJob) -> tuple[Path, dict[str, dict[str, Any]]]:
     if baseline is not None and baseline.resolve() == path.resolve():
         raise ConfigError(f"compare={job.compare} is the version being evaluated ({path.name}); "
                           "name another version")
+    if job.gate.enabled:
+        gate_baseline(job, path)  # a missing or self baseline is refused before any work
     prepared = prepare(job.data, job.prepared_root)
     splits = job.splits or [s for s in job.data.eval_splits if s in prepared.splits] or prepared.splits
     out_dir = path / EVALUATIONS_DIR / job.data.name
@@ -279,6 +284,47 @@ def run_evaluation(job: EvaluateJob) -> tuple[Path, dict[str, dict[str, Any]]]:
         for split in splits:
             compare_split(out_dir, path.name, baseline, prepared, results[split], job.batch_size)
     return out_dir, {split: result.metrics for split, result in results.items()}
+
+
+def gate_baseline(job: EvaluateJob, path: Path) -> Path | None:
+    """The gate's baseline: a registry version (by name) or a path to a version folder or predictions file."""
+    if not job.baseline:
+        return None
+    ref = Path(job.baseline)
+    if not ref.exists():
+        ref = Registry(job.registry).resolve(job.baseline)
+    if ref.resolve() == path.resolve():
+        raise ConfigError(f"baseline={job.baseline} is the version being evaluated ({path.name}); "
+                          "name the version it must not fall behind")
+    return ref
+
+
+def _baseline_rows(job: EvaluateJob, ref: Path) -> BaselineRows:
+    """Saved predictions of the baseline when it has them; a registry version without them is evaluated."""
+    in_registry = ref.parent.resolve() == Path(job.registry).resolve()
+
+    def rows_for(split: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if in_registry:
+            prepared = prepare(job.data, job.prepared_root)
+            return baseline_predictions(ref, prepared, split, job.batch_size, rows)
+        return read_baseline(ref, split, job.data.name)[0]
+
+    return rows_for
+
+
+def run_gate(job: EvaluateJob, out_dir: Path, version: str) -> tuple[GateResult, dict[str, Path]]:
+    """Judge ``stance-evaluate``'s results with ``job.gate``; writes the outputs to ``gate.out``.
+
+    The default output folder is ``<evaluation folder>/gate`` (beside the split folders).
+    """
+    path = Registry(job.registry).resolve(version)
+    ref = gate_baseline(job, path)
+    if job.gate.needs_baseline and ref is None:
+        raise GateError(f"gate={job.gate.name} checks drops against a baseline; pass baseline=VERSION")
+    result = judge(job.gate, out_dir, path.name, ref.stem if ref else None,
+                   _baseline_rows(job, ref) if ref else None)
+    out = Path(job.gate.out) if job.gate.out else out_dir / "gate"
+    return result, write_outputs(result, out, Path(job.gate.junit) if job.gate.junit else None)
 
 
 def compare_split(out_dir: Path, version: str, baseline: Path, prepared: Prepared, result: SplitResult,

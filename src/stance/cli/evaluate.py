@@ -2,11 +2,18 @@
 
 Results go to ``<version>/evaluations/<data>/`` and never touch the version's
 weights, manifest or card: one folder ``<split>/`` per split (predictions.jsonl,
-metrics.json, report.md, PNGs). With ``compare=VERSION``,
+metrics.json, report.md, report.html, PNGs). With ``compare=VERSION``,
 ``<split>/compare-<VERSION>.md`` compares the two.
+
+With ``gate=NAME`` (``configs/gate/``) the results are judged too, against
+``baseline=`` where the gate checks drops: the exit status is 0 (pass), 1 (a
+check failed) or 2 (cannot judge), and summary.md, junit.xml, metrics.json and
+report.html go to ``gate.out`` (default ``<evaluation folder>/gate``).
 """
 
 from __future__ import annotations
+
+import sys
 
 from omegaconf import DictConfig
 
@@ -20,7 +27,7 @@ def task(cfg: DictConfig) -> None:
     from stance.evaluation import MAIN_METRIC
     from stance.evaluation.compare import comparison_paths
     from stance.evaluation.report import REPORT_MD
-    from stance.pipeline import run_evaluation
+    from stance.pipeline import run_evaluation, run_gate
     from stance.registry import Registry
 
     name_custom_data(cfg)
@@ -33,6 +40,13 @@ def task(cfg: DictConfig) -> None:
         if job.compare:
             baseline = Registry(job.registry).resolve(job.compare).name
             print(f"  comparison: {comparison_paths(out_dir / split, baseline)[0]}")
+    if job.gate.enabled:
+        result, paths = run_gate(job, out_dir, job.version)
+        for check in result.failures:
+            print(f"  FAIL {check.message}")
+        print(result.verdict_line())
+        print("  " + ", ".join(f"{name}: {path}" for name, path in paths.items()))
+        sys.exit(result.exit_code)
 
 
 def main() -> None:

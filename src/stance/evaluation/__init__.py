@@ -5,8 +5,9 @@
     predictions.py   predictions rows: written once; read back, with checks, only when written elsewhere
     report.py        the report dict (metrics.json) from the rows; ``python -m stance.evaluation.report``
     render.py        report.md
+    html.py          report.html: the markdown as one self-contained page (pictures embedded)
     plots.py         confusion matrix and reliability diagram
-    compare.py       two versions on the same pairs
+    compare.py       two versions on the same pairs: metric, class and actor deltas with their tests
     metrics/         the ``evaluate`` metric modules, loaded by path (offline)
 
 Evaluation uses only shared modules (errors, files, labels, model); training and

@@ -15,9 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from stance.errors import DataError
-from stance.evaluation.predictions import PREDICTIONS_JSONL, labels_of, read_predictions
-from stance.evaluation.render import fmt, interval, table
-from stance.evaluation.report import ReportSettings, cached_metric, classification, label_ids, nan_to_null, unit_groups
+from stance.evaluation.metrics.core import mcnemar_exact
+from stance.evaluation.predictions import (
+    PREDICTIONS_JSONL,
+    is_anonymised,
+    labels_of,
+    pair_digest,
+    read_predictions,
+    unit_digest,
+)
+from stance.evaluation.render import fmt, interval, md_escape, table
+from stance.evaluation.report import ReportSettings, cached_metric, label_ids, nan_to_null, unit_groups
 from stance.files import write_files_atomic
 from stance.version_format import EVAL_DIR, EVALUATIONS_DIR
 
@@ -26,8 +34,9 @@ def pair_key(row: dict[str, Any]) -> tuple[str, str]:
     return row["sentence_id"], row["target_id"]
 
 
-def _pair_content(row: dict[str, Any]) -> tuple:
-    return pair_key(row), row["text"], row.get("start"), row.get("end"), row["gold"]
+def _pair_content(row: dict[str, Any]) -> tuple[str, str]:
+    # Digests, not text: a baseline may be anonymised (a committed file must not copy the data's text).
+    return pair_digest(row), row["gold"]
 
 
 def same_pairs(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]]) -> bool:
@@ -54,19 +63,43 @@ def saved_predictions(version_dir: Path, data: str, split: str,
 
 def align(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]], name_a: str,
           name_b: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Pairs of rows for the same (sentence, target); both sides must hold the same pairs and gold labels."""
-    by_b = {pair_key(r): r for r in rows_b}
-    keys_a = [pair_key(r) for r in rows_a]
-    if set(keys_a) != set(by_b) or len(keys_a) != len(set(keys_a)):
-        missing = sorted(set(keys_a) ^ set(by_b))[:3]
-        raise DataError(f"{name_a} and {name_b} were not scored on the same pairs "
-                        f"(first differences: {missing}); compare them on the same data and split")
+    """Pairs of rows for the same (sentence, target, text, span); both sides must hold the same pairs and gold."""
+    by_b = {pair_digest(r): r for r in rows_b}
+    keys_a = [pair_digest(r) for r in rows_a]
+    if set(keys_a) != set(by_b) or len(keys_a) != len(set(keys_a)) or len(rows_b) != len(by_b):
+        only_a = [pair_key(r) if "sentence_id" in r else pair_digest(r) for r in rows_a
+                  if pair_digest(r) not in by_b][:2]
+        raise DataError(f"{name_a} ({len(rows_a)} pairs) and {name_b} ({len(rows_b)} pairs) were not scored on "
+                        f"the same pairs (e.g. only in {name_a}: {only_a}); compare them on the same data and split")
     if labels_of(rows_a) != labels_of(rows_b):
         raise DataError(f"{name_a} has labels {labels_of(rows_a)} but {name_b} has {labels_of(rows_b)}")
     for row in rows_a:
-        if row["gold"] != by_b[pair_key(row)]["gold"]:
-            raise DataError(f"gold label of pair {pair_key(row)} differs between {name_a} and {name_b}")
-    return [(row, by_b[pair_key(row)]) for row in rows_a]
+        if row["gold"] != by_b[pair_digest(row)]["gold"]:
+            shown = pair_key(row) if "sentence_id" in row else pair_digest(row)
+            raise DataError(f"gold label of pair {shown} differs between {name_a} and {name_b}")
+    return [(row, by_b[pair_digest(row)]) for row in rows_a]
+
+
+def _groups(rows: list[dict[str, Any]], settings: ReportSettings) -> list[str] | None:
+    if is_anonymised(rows):  # no ids: resample sentences by their digest
+        return None if settings.unit == "pair" else [unit_digest(r) for r in rows]
+    return unit_groups(rows, settings.unit)
+
+
+def actor_changes(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per actor: accuracy of A and B on its pairs, the change, and McNemar's exact p; largest drops first."""
+    by_actor: dict[str, list[tuple[bool, bool]]] = {}
+    for a, b in pairs:
+        if "actor" in a:
+            by_actor.setdefault(a["actor"], []).append((a["pred"] == a["gold"], b["pred"] == b["gold"]))
+    out = []
+    for actor, marks in by_actor.items():
+        only_a = sum(ra and not rb for ra, rb in marks)
+        only_b = sum(rb and not ra for ra, rb in marks)
+        acc_a, acc_b = sum(ra for ra, _ in marks) / len(marks), sum(rb for _, rb in marks) / len(marks)
+        out.append({"actor": actor, "n": len(marks), "a": acc_a, "b": acc_b, "delta": acc_a - acc_b,
+                    "a_only_correct": only_a, "b_only_correct": only_b, "p_value": mcnemar_exact(only_a, only_b)})
+    return sorted(out, key=lambda r: (r["delta"], r["p_value"], r["actor"]))
 
 
 def build_comparison(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]], meta: dict[str, Any],
@@ -78,14 +111,11 @@ def build_comparison(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]],
     a_rows, b_rows = [a for a, _ in pairs], [b for _, b in pairs]
     result = cached_metric("stance_comparison").compute(
         predictions=label_ids(a_rows, "pred", labels), baseline_predictions=label_ids(b_rows, "pred", labels),
-        references=label_ids(a_rows, "gold", labels), labels=labels, groups=unit_groups(a_rows, settings.unit),
+        references=label_ids(a_rows, "gold", labels), labels=labels, groups=_groups(a_rows, settings),
         n_resamples=settings.n_resamples, seed=settings.seed, confidence=settings.confidence)
-    f1_a = {lab: c["f1"] for lab, c in classification(a_rows, labels)["per_class"].items()}
-    f1_b = {lab: c["f1"] for lab, c in classification(b_rows, labels)["per_class"].items()}
-    per_class = {lab: {"a": f1_a[lab], "b": f1_b[lab], "delta": f1_a[lab] - f1_b[lab]} for lab in labels}
     changed = sum(a["pred"] != b["pred"] for a, b in pairs)
     return nan_to_null({**meta, "labels": labels, "settings": asdict(settings), **result,
-                        "per_class_f1": per_class, "changed_predictions": changed})
+                        "per_actor": actor_changes(pairs), "changed_predictions": changed})
 
 
 def _signed(x: float | None) -> str:
@@ -115,10 +145,33 @@ def render_comparison(c: dict[str, Any], alpha: float = 0.05) -> str:
                 [f"**{a} wrong**", str(mc["b_only_correct"]), str(mc["both_wrong"])]]), "",
         f"Exact two-sided p = {fmt(mc['p_value'])}.", "",
         "## F1 per class", "",
-        *table(["label", a, b, "delta"], [[lab, fmt(v["a"]), fmt(v["b"]), f"{v['delta']:+.4f}"]
-                                          for lab, v in c["per_class_f1"].items()]), "",
-    ]
+        *table(["label", a, b, "delta", f"{pct}% CI of delta", "p"],
+               [[lab, fmt(v["a"]), fmt(v["b"]), _signed(v["delta"]), interval(v), fmt(v["p_value"])]
+                for lab, v in c["per_class_f1"].items()]), "",
+        *actor_drop_lines(c, alpha), ]
     return "\n".join(lines)
+
+
+def significant_actor_drops(c: dict[str, Any], alpha: float, limit: int = 10) -> list[dict[str, Any]]:
+    return [r for r in c.get("per_actor", []) if r["delta"] < 0 and r["p_value"] < alpha][:limit]
+
+
+def actor_drop_lines(c: dict[str, Any], alpha: float, limit: int = 10) -> list[str]:
+    """The actors whose accuracy dropped significantly (McNemar's exact test on their pairs)."""
+    a, b = c.get("version") or "A", c.get("baseline") or "B"
+    drops = significant_actor_drops(c, alpha, limit)
+    head = [f"## Actors with significant drops (McNemar, p < {alpha})", ""]
+    if not c.get("per_actor"):
+        return [*head, "No actor names on these pairs.", ""]
+    if not drops:
+        worst = c["per_actor"][0]
+        if worst["delta"] >= 0:
+            return [*head, "None: no actor's accuracy dropped.", ""]
+        return [*head, f"None. The largest drop is {md_escape(worst['actor'])} ({worst['delta']:+.4f} accuracy "
+                       f"on {worst['n']} pairs, p = {fmt(worst['p_value'])}).", ""]
+    rows = [[md_escape(r["actor"]), str(r["n"]), fmt(r["b"]), fmt(r["a"]), _signed(r["delta"]), fmt(r["p_value"])]
+            for r in drops]
+    return [*head, *table(["actor", "pairs", f"accuracy {b}", f"accuracy {a}", "delta", "p"], rows), ""]
 
 
 def comparison_paths(split_dir: Path, baseline: str) -> tuple[Path, Path]:

@@ -9,6 +9,7 @@ Such a file may be old, hand-edited or truncated, so every row is checked.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,36 @@ PREDICTIONS_JSONL = "predictions.jsonl"
 # The fields the report and the comparison read; other fields (doc_id, mention, start, end) are optional.
 REQUIRED = {"sentence_id": str, "target_id": str, "text": str, "actor": str, "n_targets": int,
             "gold": str, "pred": str, "probs": dict}
+# A text-free row (anonymised): enough to be a comparison's baseline, so a baseline of predictions
+# can be committed without copying the evaluation data's text (or ids, which may quote it).
+PAIR_DIGEST = "pair_sha256"
+ANONYMOUS_REQUIRED = {PAIR_DIGEST: str, "unit_sha256": str, "gold": str, "pred": str, "probs": dict}
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def pair_digest(row: dict[str, Any]) -> str:
+    """What identifies a scored pair: its ids, sentence text and span (an anonymised row carries it)."""
+    if PAIR_DIGEST in row:
+        return row[PAIR_DIGEST]
+    return _digest(row["sentence_id"], row["target_id"], row["text"], row.get("start"), row.get("end"))
+
+
+def unit_digest(row: dict[str, Any]) -> str:
+    """The row's sentence, hashed: the bootstrap resamples sentences, which anonymised rows must keep."""
+    return row["unit_sha256"] if "unit_sha256" in row else _digest(row["sentence_id"])
+
+
+def anonymised(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows without text or ids: digests, gold, prediction and probabilities."""
+    return [{PAIR_DIGEST: pair_digest(r), "unit_sha256": unit_digest(r), "gold": r["gold"], "pred": r["pred"],
+             "probs": r["probs"]} for r in rows]
+
+
+def is_anonymised(rows: list[dict[str, Any]]) -> bool:
+    return bool(rows) and PAIR_DIGEST in rows[0]
 
 
 def labels_of(rows: list[dict[str, Any]]) -> list[str]:
@@ -62,7 +93,7 @@ def _problem(path: Path, line_no: int, field: str, rule: str) -> DataError:
 def _check_row(row: Any, path: Path, line_no: int) -> None:
     if not isinstance(row, dict):
         raise _problem(path, line_no, "(row)", "must be a JSON object")
-    for field, kind in REQUIRED.items():
+    for field, kind in (ANONYMOUS_REQUIRED if PAIR_DIGEST in row else REQUIRED).items():
         if field not in row:
             raise _problem(path, line_no, field, "missing")
         if not isinstance(row[field], kind) or (kind is int and isinstance(row[field], bool)):

@@ -5,6 +5,7 @@ From one split's predictions rows (in memory, straight from
 into the split's folder:
 
     report.md                 readable summary with tables (render.py)
+    report.html               the same, self-contained: pictures embedded (html.py)
     metrics.json              the same numbers, for machines (the CI gate reads it)
     confusion_matrix.png      counts, coloured by share of the gold row (plots.py)
     reliability_diagram.png   accuracy against confidence, with the bin counts
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from stance.errors import USER_ERROR_EXIT, DataError
+from stance.evaluation.html import REPORT_HTML, html_page
 from stance.evaluation.metrics import load_metric
 from stance.evaluation.plots import plot_confusion, plot_reliability
 from stance.evaluation.predictions import PREDICTIONS_JSONL, labels_of, read_predictions
@@ -39,7 +41,7 @@ from stance.model.temperature import retemper
 
 REPORT_MD = "report.md"
 METRICS_JSON = "metrics.json"
-REPORT_FILES = (REPORT_MD, METRICS_JSON, CONFUSION_PNG, RELIABILITY_PNG)
+REPORT_FILES = (REPORT_MD, REPORT_HTML, METRICS_JSON, CONFUSION_PNG, RELIABILITY_PNG)
 UNITS = {"pair": None, "sentence": "sentence_id", "doc": "doc_id"}
 
 
@@ -200,14 +202,16 @@ def nan_to_null(obj: Any) -> Any:
 
 def write_report(out_dir: Path, rows: list[dict[str, Any]], meta: dict[str, Any],
                  settings: ReportSettings | None = None, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write report.md, metrics.json and both pictures into ``out_dir``; returns the report dict."""
+    """Write report.md, report.html, metrics.json and both pictures into ``out_dir``; returns the report dict."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = build_report(rows, meta, settings or ReportSettings(), metrics)
     plot_confusion(report, out_dir / CONFUSION_PNG)
     plot_reliability(report, out_dir / RELIABILITY_PNG)
+    markdown = render_report(report) + "\n"
     write_files_atomic({out_dir / METRICS_JSON: json.dumps(report, indent=2, ensure_ascii=False) + "\n",
-                        out_dir / REPORT_MD: render_report(report) + "\n"})
+                        out_dir / REPORT_MD: markdown,
+                        out_dir / REPORT_HTML: html_page(markdown.splitlines()[0].lstrip("# "), [(markdown, out_dir)])})
     return report
 
 

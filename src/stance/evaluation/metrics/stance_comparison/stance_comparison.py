@@ -16,6 +16,7 @@ import evaluate
 import numpy as np
 
 from stance.evaluation.metrics.core import (
+    class_scores,
     confusion,
     mcnemar_exact,
     paired_bootstrap_p,
@@ -37,6 +38,7 @@ Args:
     n_resamples (int): default 1000. seed (int): default 0. confidence (float): default 0.95.
 Returns:
     {macro_f1, macro_f1_polar, accuracy, average_recall: {a, b, delta, low, high, p_value}},
+    per_class_f1 {label: {a, b, delta, low, high, p_value}},
     mcnemar {a_only_correct, b_only_correct, both_correct, both_wrong, p_value},
     n, n_units, n_resamples, seed, confidence.
 """
@@ -71,13 +73,15 @@ class StanceComparison(evaluate.Metric):
         boot_a = summary_scores(resampled_confusions(references, predictions, k, units, weights), polar_idx)
         boot_b = summary_scores(resampled_confusions(references, baseline_predictions, k, units, weights),
                                 polar_idx)
-        out = {}
-        for name in METRICS:
-            deltas = boot_a[name] - boot_b[name]
-            low, high = percentile_interval(deltas, confidence)
-            a, b = float(point_a[name]), float(point_b[name])
-            out[name] = {"a": a, "b": b, "delta": a - b, "low": low, "high": high,
-                         "p_value": paired_bootstrap_p(deltas)}
+        out = {name: _delta(point_a[name], point_b[name], boot_a[name] - boot_b[name], confidence)
+               for name in METRICS}
+        # Per-class F1 on the same resamples, so a drop of one class gets its own interval and p-value.
+        f1_a = class_scores(confusion(references, predictions, k))["f1"]
+        f1_b = class_scores(confusion(references, baseline_predictions, k))["f1"]
+        boot_f1_a = class_scores(resampled_confusions(references, predictions, k, units, weights))["f1"]
+        boot_f1_b = class_scores(resampled_confusions(references, baseline_predictions, k, units, weights))["f1"]
+        out["per_class_f1"] = {lab: _delta(f1_a[i], f1_b[i], boot_f1_a[:, i] - boot_f1_b[:, i], confidence)
+                               for i, lab in enumerate(labels)}
         refs = np.asarray(references)
         right_a, right_b = np.asarray(predictions) == refs, np.asarray(baseline_predictions) == refs
         only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
@@ -87,3 +91,9 @@ class StanceComparison(evaluate.Metric):
                           "p_value": mcnemar_exact(only_a, only_b)}
         return {**out, "n": int(len(refs)), "n_units": int(units.max()) + 1, "n_resamples": int(n_resamples),
                 "seed": int(seed), "confidence": float(confidence)}
+
+
+def _delta(a: float, b: float, deltas: np.ndarray, confidence: float) -> dict:
+    low, high = percentile_interval(deltas, confidence)
+    return {"a": float(a), "b": float(b), "delta": float(a) - float(b), "low": low, "high": high,
+            "p_value": paired_bootstrap_p(deltas)}
