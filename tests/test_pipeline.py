@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -233,3 +234,15 @@ def test_train_evaluate_predict_card_end_to_end(tiny_version, tmp_path):
     test_f1 = next(r.metric_value for r in card.data.eval_results
                    if r.dataset_split == "test" and r.metric_type == "macro_f1")
     assert test_f1 == round(metrics["test"]["macro_f1"], 4)
+
+
+def test_stance_evaluate_shows_one_progress_bar_for_all_its_splits(tiny_version, tmp_path, capfd):
+    # Issue 26: one bar per long stage. Not one per split, and no "Loading weights" bar from transformers.
+    cfg = compose_config("evaluate", [f"registry={tiny_version.parent}", f"prepared_root={tmp_path}/prep",
+                                      "splits=[validation,test]", f"version={tiny_version.name}"])
+    run_evaluation(to_dataclass(cfg, EvaluateJob))
+    err = capfd.readouterr().err
+    totals = set(re.findall(r"\| *\d+/(\d+) \[", err))
+    assert totals == {"1070"}, err[-2000:]  # one bar over validation (680 pairs) and test (390), not one each
+    assert "evaluating validation:" in err and "evaluating test:" in err
+    assert "Loading weights" not in err

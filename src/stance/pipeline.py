@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.utils import logging as transformers_logging
 
 from stance.card import write_card
 from stance.config import DataConfig, EvaluateJob, TrainJob, portable_train_job
@@ -166,6 +167,7 @@ def run_training(job: TrainJob) -> RunResult | None:
     """
     check_train_config(job)  # a bad train.* setting fails before data is prepared or a version reserved
     check_encoder(job.model)  # max_length and config_overrides against the encoder's own config
+    library_bars_off()
     git = git_state()  # read before training, so edits made during a long run cannot be misattributed
     if job.train.resume != "never" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("train.resume=auto works for single-process runs only, not under torchrun/accelerate")
@@ -260,6 +262,15 @@ def _calibrate(job: TrainJob, prepared: Prepared, path: Path) -> dict | None:
 # ---------------------------------------------------------------- stance-evaluate
 
 
+def library_bars_off() -> None:
+    """One bar per long stage: transformers' own bars ("Loading weights", "Writing model shards") go.
+
+    They flash by for each load and save of a checkpoint. The Trainer's bar and ours are plain tqdm
+    and stay; ``train.progress=false`` turns those off.
+    """
+    transformers_logging.disable_progress_bar()
+
+
 def run_evaluation(job: EvaluateJob) -> tuple[Path, dict[str, dict[str, Any]]]:
     """``stance-evaluate``: score a registry version on the configured splits.
 
@@ -275,6 +286,7 @@ def run_evaluation(job: EvaluateJob) -> tuple[Path, dict[str, dict[str, Any]]]:
                           "name another version")
     if job.gate.enabled:
         gate_baseline(job, path)  # a missing or self baseline is refused before any work
+    library_bars_off()
     prepared = prepare(job.data, job.prepared_root)
     splits = job.splits or [s for s in job.data.eval_splits if s in prepared.splits] or prepared.splits
     out_dir = path / EVALUATIONS_DIR / job.data.name

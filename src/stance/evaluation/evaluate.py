@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import datasets
+from tqdm.auto import tqdm
 
 from stance.config import SELECTION_METRICS, TrainConfig
 from stance.evaluation.metrics import load_metric
@@ -63,10 +64,14 @@ def score(gold: list[int], pred: list[int], labels: LabelSet) -> dict[str, Any]:
 
 
 def evaluate_split(model, tokenizer, encoding: Encoding, ds: datasets.Dataset, labels: LabelSet, split: str,
-                   batch_size: int = TrainConfig.eval_batch_size, progress: bool = True) -> SplitResult:
+                   batch_size: int = TrainConfig.eval_batch_size, progress: bool = True,
+                   bar: tqdm | None = None) -> SplitResult:
+    """One split's predictions rows and metrics; ``bar``: the evaluation's one bar over all splits."""
     sentences = dataset_to_sentences(ds, labels)
+    if bar is not None:
+        bar.set_description(f"evaluating {split}")
     probs = predict_proba(model, tokenizer, encoding, sentences, batch_size, progress,
-                          desc=f"evaluating {split}")
+                          desc=f"evaluating {split}", bar=bar)
     rows = []
     for row, sentence_probs in zip(ds, probs, strict=True):
         for target, p in zip(row["targets"], sentence_probs, strict=True):
@@ -103,8 +108,12 @@ def evaluate_splits(path: Path, prepared: PreparedData, splits: list[str], batch
     model, tokenizer, encoding = load_model(path)
     labels = LabelSet.from_model_config(model.config)
     results = {}
+    # One bar for the stage, over every split's pairs (its label names the split being scored).
+    total = sum(len(t) for split in splits for t in prepared.split(split)["targets"])
+    bar = tqdm(total=total, desc="evaluating", unit="pair", disable=not progress)
     for split in splits:
-        result = evaluate_split(model, tokenizer, encoding, prepared.split(split), labels, split, batch_size, progress)
+        result = evaluate_split(model, tokenizer, encoding, prepared.split(split), labels, split, batch_size, progress,
+                                bar)
         meta = {"version": version_name(path), **split_meta(prepared, split), "main_metric": main_metric,
                 "temperature": temperature_of(getattr(model.config, "stance", {}))}
         report = write_split(out_dir, result, meta)
@@ -114,6 +123,7 @@ def evaluate_splits(path: Path, prepared: PreparedData, splits: list[str], batch
         result.metrics = {**result.metrics, "ece": report["calibration"]["ece"],
                           "ece_before_scaling": before["ece"] if before else None}
         results[split] = result
+    bar.close()
     return results
 
 

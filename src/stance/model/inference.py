@@ -17,19 +17,22 @@ __all__ = ["SentenceTargets", "predict_proba"]
 @torch.inference_mode()
 def predict_proba(model: StanceClassifier, tokenizer, encoding: Encoding, sentences: list[SentenceTargets],
                   batch_size: int = PredictJob.batch_size, progress: bool = False,
-                  desc: str = "classifying") -> list[list[list[float]]]:
+                  desc: str = "classifying", bar: tqdm | None = None) -> list[list[list[float]]]:
     """Label probabilities for every target of every sentence, in input order.
 
     Inputs are sorted by length before batching so that a batch pads little;
     this is the main CPU speed-up over a naive loop. The logits are divided by
     the version's fitted temperature (1.0 when it has none) before the softmax.
+    ``bar``: a progress bar to advance (one bar over several calls); by default, a bar of its own.
     """
     temperature = temperature_of(getattr(getattr(model, "config", None), "stance", {}))
     features, owners = encode_sentences(InputBuilder(tokenizer, encoding), sentences)
     out: list[list[list[float] | None]] = [[None] * len(s.targets) for s in sentences]
     pad_id = tokenizer.pad_token_id or 0
     model.eval()
-    bar = tqdm(total=sum(len(s.targets) for s in sentences), desc=desc, unit="pair", disable=not progress)
+    own_bar = bar is None
+    if own_bar:
+        bar = tqdm(total=sum(len(s.targets) for s in sentences), desc=desc, unit="pair", disable=not progress)
     for idx in length_batches(features, batch_size):
         batch = collate([features[i] for i in idx], pad_id)
         batch.pop("labels")
@@ -38,5 +41,6 @@ def predict_proba(model: StanceClassifier, tokenizer, encoding: Encoding, senten
             for col, key in enumerate(features[i]["target_key"]):
                 out[owners[i]][key] = probs[row, col].tolist()
         bar.update(sum(len(features[i]["target_key"]) for i in idx))
-    bar.close()
+    if own_bar:
+        bar.close()
     return out  # type: ignore[return-value]

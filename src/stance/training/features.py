@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import datasets
 import numpy as np
@@ -43,7 +44,20 @@ def encode_split(ds: datasets.Dataset, builder: InputBuilder, labels: LabelSet) 
                     out.setdefault(key, []).append(value)
         return out
 
-    return ds.map(encode, batched=True, remove_columns=ds.column_names, desc="encoding")
+    with _datasets_bars_off():
+        return ds.map(encode, batched=True, remove_columns=ds.column_names, desc="encoding")
+
+
+@contextlib.contextmanager
+def _datasets_bars_off() -> Iterator[None]:
+    # Encoding takes seconds; a bar per split would crowd the fine-tune stage's one bar (the Trainer's).
+    was_off = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_off:
+            datasets.enable_progress_bars()
 
 
 def class_weights(ds: datasets.Dataset, labels: LabelSet) -> list[float]:
