@@ -305,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     from stance.files import write_text_atomic
     from stance.predict import StancePredictor
     from stance.predict.backends import resolve_version
+    from stance.registry import read_version
 
     backends = args.backend or [PredictJob.backend]
     tables = args.alias_table or [BUNDLED]
@@ -312,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     build = _build_module()
     try:
         path = resolve_version(args.version, args.registry)
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        manifest = read_version(path)
         results, table_meta = {}, {}
         for backend in backends:
             for table in tables:
@@ -329,11 +330,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return USER_ERROR_EXIT
     meta = {
-        "version": manifest.get("version", path.name), "version_path": str(path),
-        "card_test_macro_f1": {split: m.get("macro_f1") for split, m in manifest.get("metrics", {}).items()
-                               if split != manifest.get("validation_split", "validation")},
-        "model": manifest.get("model", {}).get("name"), "data": manifest.get("data", {}).get("name"),
-        "seed": manifest.get("seed"),
+        "version": manifest.version, "version_path": str(path),
+        "card_test_macro_f1": {split: m.get("macro_f1") for split, m in manifest.metrics.items()
+                               if split != manifest.validation_split},
+        "model": manifest.model.get("name"), "data": manifest.data.get("name"), "seed": manifest.seed,
         "backend": ", ".join(backends), "articles": str(args.articles), "tables": table_meta,
         "raw_text": "one paragraph per article" if not args.per_paragraph
         else f"a blank line every {args.per_paragraph} sentences",

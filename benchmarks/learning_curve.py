@@ -14,12 +14,13 @@ line would need to reach ``--target``: a rough guide, since learning curves flat
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+from stance.registry import VERSION_RE, read_manifest
 
 SPLITS = ("validation", "test", "test_hard", "test_hard2")
 
@@ -27,8 +28,10 @@ SPLITS = ("validation", "test", "test_hard", "test_hard2")
 def read_runs(registries: list[Path], study: str) -> list[dict]:
     runs = []
     for root in registries:
-        for manifest_path in sorted(root.glob("v*/manifest.json")):
-            m = json.loads(manifest_path.read_text())
+        for folder in sorted(p for p in root.glob("v*") if VERSION_RE.match(p.name)):
+            # read_manifest, not read_version: the curve's registries (2026-12) predate the sealed format 2.
+            # The fields read here are the same in both formats.
+            m = read_manifest(folder)
             if m.get("study") != study:
                 continue
             runs.append({"version": m["version"], "variant": m.get("variant"), "seed": m["seed"],

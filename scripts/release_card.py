@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 from stance.card import CARD, release_card
+from stance.errors import StanceError
+from stance.registry import read_version
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,8 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("version_dir", type=Path, help="a version folder (registry/vNNNN)")
     p.add_argument("dest", type=Path, help="the released card, e.g. model_cards/world_affairs-minilm.md")
     args = p.parse_args(argv)
-    if not (args.version_dir / CARD).is_file() or not (args.version_dir / "manifest.json").is_file():
-        print(f"error: {args.version_dir}: no {CARD} and manifest.json; not a version folder", file=sys.stderr)
+    try:
+        read_version(args.version_dir)  # a version of this format, sealed: else one line naming the manifest
+    except StanceError as err:
+        print(f"error: {args.version_dir}: not a version folder of this stance ({err})", file=sys.stderr)
+        return 2
+    if not (args.version_dir / CARD).is_file():
+        print(f"error: {args.version_dir}: no {CARD}", file=sys.stderr)
         return 2
     for path in release_card(args.version_dir, args.dest):
         print(path)

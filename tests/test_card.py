@@ -256,7 +256,8 @@ def test_release_script_refuses_a_folder_that_is_not_a_version(tmp_path, capsys)
     finally:
         sys.path.remove(str(ROOT / "scripts"))
     assert main([str(tmp_path), str(tmp_path / "card.md")]) == 2
-    assert capsys.readouterr().err.startswith(f"error: {tmp_path}: no README.md and manifest.json")
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path}: not a version folder of this stance") and "manifest.json" in err
     assert not (tmp_path / "card.md").exists()
 
 

@@ -436,6 +436,9 @@ TAMPER_CASES = {
     "metric_edited": (lambda v: _edit_manifest(_better_metric)(v / MANIFEST), "was changed after it was published"),
     "seal_removed": (lambda v: _edit_manifest(lambda m: m.pop("manifest_sha256"))(v / MANIFEST),
                      "has no manifest_sha256"),
+    # A version written before issue 26 (format 1: no "format" key, no seal): refused, saying so.
+    "older_format": (lambda v: _edit_manifest(lambda m: [m.pop("manifest_sha256"), m.pop("format")])(v / MANIFEST),
+                     "written in version format 1 (this stance reads format 2, sealed); retrain it"),
     "absolute_path_listed": (lambda v: _edit_manifest(_list_passwd)(v / MANIFEST), "not a path inside the version"),
     "extra_file_in_onnx": (_add("onnx/extra.onnx"), "onnx/extra.onnx is not listed"),
     "pickle_in_subfolder": (_add("extra/evil.pkl"), "extra/evil.pkl"),

@@ -37,7 +37,7 @@ from pathlib import Path
 from stance.errors import RegistryError
 from stance.files import sha256_file, sha256_text, staged_dir
 from stance.locks import LOCK, FolderLock, is_live
-from stance.version_format import EVALUATIONS_DIR, MANIFEST, ONNX_DIR, FormatError, Manifest
+from stance.version_format import EVALUATIONS_DIR, FORMAT, MANIFEST, ONNX_DIR, FormatError, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,12 @@ def read_manifest(folder: Path, require_seal: bool = False) -> dict:
         raise RegistryError(f"{path} was changed after it was published (its {SEAL} does not match its "
                             "content); refusing it")
     if require_seal and SEAL not in manifest:
-        raise RegistryError(f"{path} has no {SEAL}: written by an older stance (before manifests were sealed) "
-                            "or edited; retrain the version with this stance")
+        # No migration: the seal would vouch for files that no sealed manifest ever listed.
+        found = manifest.get("format", 1)
+        if found != FORMAT:
+            raise RegistryError(f"{path}: written in version format {found} (this stance reads format {FORMAT}, "
+                                "sealed); retrain it with this stance (its config.yaml holds the settings)")
+        raise RegistryError(f"{path} has no {SEAL}: its seal was removed or the file edited; refusing it")
     return manifest
 
 
