@@ -243,6 +243,8 @@ def projects(admin: LabelStudio, xml: str, tasks: list[dict]) -> dict[str, Any]:
     made = {}
     for title in ("accept", "annotate"):
         project = admin.projects.create(title=f"stance {title}", label_config=xml)
+        if title == "annotate":  # up to three annotators per task (the project's "overlap")
+            admin.projects.update(id=project.id, maximum_annotations=len(ANNOTATORS))
         imported = admin.projects.import_tasks(id=project.id, request=tasks, return_task_ids=True)
         back = [admin.tasks.get(id=i) for i in imported.task_ids]
         same = all(b.data == t["data"] and [_plain(r) for r in b.predictions[0].result] == t["predictions"][0]["result"]

@@ -124,6 +124,16 @@ def test_actors_documents_and_provenance(tmp_path):
     assert report["unlabelled"] == [t["id"] for t in export_tasks() if not usable(t)]
 
 
+def test_inspect_shows_the_export_and_what_is_used():
+    from stance.data.inspect import inspect_corpus
+
+    report, problems = inspect_corpus(my_labels())
+    assert problems == []
+    assert "(Label Studio JSON export, utf-8; several annotations: adjudicate)" in report
+    used = export_report(my_labels())["train"]
+    assert f"label_studio train (export.json): {used['tasks_used']} of {used['tasks']} tasks used" in report
+
+
 # ---------------------------------------------------------------- bad exports
 
 
@@ -269,7 +279,8 @@ def test_random_stratified_and_whole_documents():
     stratified = select_rows(ROWS, ExportConfig(path="t.json", select="stratified", n=3))
     assert Counter(r["label"] for r in stratified) == {"favor": 1, "against": 1, "neutral": 1}
     docs = select_rows(ROWS, ExportConfig(path="t.json", select="uncertain", n=3, whole_documents=True))
-    assert [r["doc_id"] for r in docs] == ["a", "a", "b", "b"]  # a (mean 0.5) and b (0.5): 4 pairs cover n=3
+    # mean margins: b 0.945, a 0.55, c 0.45; two documents (4 pairs) cover n=3, the most uncertain first
+    assert [r["doc_id"] for r in docs] == ["b", "b", "a", "a"]
     assert select_rows(ROWS, ExportConfig()) == ROWS
 
 
