@@ -394,8 +394,9 @@ class ExportConfig:
             raise ConfigError(f"bad config value export.n={self.n!r}; select={self.select} needs the number of "
                               "pairs, at least 1 (e.g. --n 300)")
         if self.path is None and (self.select != "all" or self.whole_documents):
-            raise ConfigError(f"export.select={self.select} (and whole_documents) choose what the export writes; "
-                              "name its file too: --export label-studio FILE (export.path)")
+            chosen = f"export.select={self.select}" + (" and export.whole_documents" if self.whole_documents else "")
+            raise ConfigError(f"{chosen}: these settings choose what the export writes; name its file too: "
+                              "--export label-studio FILE (export.path)")
         if self.select == "stratified" and self.whole_documents:
             raise ConfigError("export.select=stratified draws pairs by predicted label and cannot keep documents "
                               "whole; use select=uncertain or random with whole_documents")

@@ -72,7 +72,7 @@ class ExportReport:
     used: dict[str, list[Any]] = field(default_factory=dict)  # task id -> the annotation ids its targets come from
     skipped: list[dict[str, Any]] = field(default_factory=list)  # cancelled annotations (Skip)
     unlabelled: list[Any] = field(default_factory=list)  # tasks with no usable annotation
-    no_spans: list[Any] = field(default_factory=list)  # tasks whose annotation marks no span (nothing to learn)
+    no_spans: list[Any] = field(default_factory=list)  # tasks left with no labelled span (all deleted, or ties)
     annotators: Counter = field(default_factory=Counter)  # annotator -> annotations read (not cancelled)
     several: int = 0  # tasks with more than one usable annotation
     disagreements: list[dict[str, Any]] = field(default_factory=list)
@@ -381,7 +381,7 @@ def summary(reports: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"label_studio {split} ({r['file']}): {r['tasks_used']} of {r['tasks']} tasks used, "
             f"{len(r['skipped'])} annotation(s) skipped, {len(r['unlabelled'])} task(s) unlabelled, "
-            f"{len(r['no_spans'])} without spans; {len(r['annotators'])} annotator(s), "
+            f"{len(r['no_spans'])} left without a labelled span; {len(r['annotators'])} annotator(s), "
             f"{r['tasks_with_several_annotations']} task(s) with several annotations ({r['annotations']})"
             f"{disputed}{ties}")
     return "\n".join(lines)
