@@ -10,6 +10,8 @@ when a Python with label-studio is named in STANCE_LABEL_STUDIO_PYTHON.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -21,8 +23,10 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from stance.config import ConfigError, ExportConfig, PredictJob, PrepareJob, config_dir
+from stance.config import ConfigError, DataConfig, ExportConfig, PredictJob, PrepareJob, config_dir
 from stance.data import DataError, build_splits, prepare
 from stance.data.label_studio import export_report
 from stance.errors import InputError
@@ -32,6 +36,7 @@ from stance.predict import run_prediction
 from stance.predict.label_studio import build_tasks
 from stance.predict.selection import select_rows, uncertainty
 from stance.schemas import to_dataclass
+from tests.test_hostile_input import assert_one_line
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -204,6 +209,40 @@ def test_a_bad_export_names_file_task_and_field(tmp_path, case):
     with pytest.raises(DataError) as err:
         build_splits(my_labels(f"data.path={tmp_path}"))
     assert f"  export.json:{task['id']}: {message.format(**facts)}" in str(err.value).splitlines()
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                    max_leaves=6)
+PATHS = [("data",), ("data", "text"), ("data", "doc_id"), ("data", "mentions"), ("id",), ("annotations",),
+         ("annotations", 0), ("annotations", 0, "id"), ("annotations", 0, "completed_by"),
+         ("annotations", 0, "was_cancelled"), ("annotations", 0, "result"), ("annotations", 0, "result", 0),
+         ("annotations", 0, "result", 0, "from_name"), ("annotations", 0, "result", 0, "id"),
+         ("annotations", 0, "result", 0, "value"), ("annotations", 0, "result", 0, "value", "start"),
+         ("annotations", 0, "result", 0, "value", "labels"), ("annotations", 0, "result", 0, "value", "labels", 0)]
+
+
+@functools.cache
+def unsplit() -> DataConfig:
+    """my_labels without carving, composed once (hypothesis calls the test many times)."""
+    return my_labels("data.split.validation=0", "data.split.test=0", "data.eval_splits=[]")
+
+
+@settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(PATHS), value=JSON)
+def test_any_value_anywhere_in_a_task_is_read_or_one_problem_per_line(tmp_path, path, value):
+    """Hostile exports end in sentences or a DataError whose every problem is one line (tests/test_hostile_input.py)."""
+    tasks = export_tasks()[:3]
+    first_labelled(tasks)
+    holder = tasks[0]
+    for key in path[:-1]:
+        holder = holder[key]
+    holder[path[-1]] = value
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    try:
+        build_splits(dataclasses.replace(unsplit(), path=str(tmp_path)))
+    except DataError as err:
+        assert_one_line(err)
 
 
 @pytest.mark.parametrize(("text", "message"), [

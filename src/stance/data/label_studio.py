@@ -172,11 +172,12 @@ class _TaskReader:
                 continue
             annotator = _annotator(item.get("completed_by"))
             if item.get("was_cancelled") is True:
-                report.skipped.append({"task": self.row.line, "annotation": item.get("id"), "annotator": annotator})
+                report.skipped.append({"task": self.row.line, "annotation": _key(item.get("id")),
+                                       "annotator": annotator})
                 continue
             regions = self.regions(text, item.get("result"), where)
             if regions is not None:
-                out.append(Annotation(item.get("id"), annotator, where, regions))
+                out.append(Annotation(_key(item.get("id")), annotator, where, regions))
         return sorted(out, key=lambda a: (not isinstance(a.id, int), a.id if isinstance(a.id, int) else 0))
 
     def regions(self, text: str, result: Any, where: str) -> dict[Span, Region] | None:
@@ -254,8 +255,13 @@ class _TaskReader:
 def _annotator(value: Any) -> Any:
     """completed_by as a name for the report: a user id, or the email when the export expands the user."""
     if isinstance(value, dict):
-        return value.get("email") or value.get("id")
-    return value
+        value = value.get("email") or value.get("id")
+    return _key(value)
+
+
+def _key(value: Any) -> Any:
+    """An id as the report can count and sort it: a number or a string as given, anything else as text."""
+    return value if isinstance(value, str | int | float) or value is None else json.dumps(value)
 
 
 # ---------------------------------------------------------------- several annotations
@@ -297,8 +303,9 @@ def _resolve(annotations: list[Annotation], policy: str, task: int, text: str,
 def _actors(task: dict) -> dict[Span, str]:
     """The actor of each span the exporter recorded; the reader falls back to the span's text."""
     data = task.get("data") if isinstance(task.get("data"), dict) else {}
+    mentions = data.get(MENTIONS_KEY)
     out = {}
-    for item in data.get(MENTIONS_KEY) or []:
+    for item in mentions if isinstance(mentions, list) else []:
         if isinstance(item, dict) and isinstance(item.get("actor"), str) and item["actor"].strip():
             start, end = as_int(item.get("start")), as_int(item.get("end"))
             if start is not None and end is not None:
