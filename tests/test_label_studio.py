@@ -44,12 +44,19 @@ EXPORT = EXAMPLES / "label_studio" / "export.json"
 ARTICLE = ROOT / "tests" / "fixtures" / "articles" / "geneva_talks.txt"
 
 
-def my_labels(*overrides: str):
-    """The example data config (examples/configs/data/my_labels.yaml), composed as the command composes it."""
+@functools.cache
+def my_labels(*overrides: str) -> DataConfig:
+    """The example data config (examples/configs/data/my_labels.yaml), composed as the command composes it
+    (once per set of overrides: composing takes a quarter of a second)."""
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("prepare", overrides=[f"hydra.searchpath=[file://{EXAMPLES / 'configs'}]", "data=my_labels",
                                             f"data.path={EXAMPLES / 'label_studio'}", *overrides])
     return to_dataclass(cfg, PrepareJob).data
+
+
+def reading(folder: Path, *overrides: str) -> DataConfig:
+    """my_labels reading the export in ``folder``."""
+    return dataclasses.replace(my_labels(*overrides), path=str(folder))
 
 
 def export_tasks() -> list[dict]:
@@ -207,7 +214,7 @@ def test_a_bad_export_names_file_task_and_field(tmp_path, case):
     edit(tasks)
     (tmp_path / "export.json").write_text(json.dumps(tasks))
     with pytest.raises(DataError) as err:
-        build_splits(my_labels(f"data.path={tmp_path}"))
+        build_splits(reading(tmp_path))
     assert f"  export.json:{task['id']}: {message.format(**facts)}" in str(err.value).splitlines()
 
 
@@ -222,12 +229,6 @@ PATHS = [("data",), ("data", "text"), ("data", "doc_id"), ("data", "mentions"), 
          ("annotations", 0, "result", 0, "value", "labels"), ("annotations", 0, "result", 0, "value", "labels", 0)]
 
 
-@functools.cache
-def unsplit() -> DataConfig:
-    """my_labels without carving, composed once (hypothesis calls the test many times)."""
-    return my_labels("data.split.validation=0", "data.split.test=0", "data.eval_splits=[]")
-
-
 @settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(PATHS), value=JSON)
 def test_any_value_anywhere_in_a_task_is_read_or_one_problem_per_line(tmp_path, path, value):
@@ -240,7 +241,7 @@ def test_any_value_anywhere_in_a_task_is_read_or_one_problem_per_line(tmp_path, 
     holder[path[-1]] = value
     (tmp_path / "export.json").write_text(json.dumps(tasks))
     try:
-        build_splits(dataclasses.replace(unsplit(), path=str(tmp_path)))
+        build_splits(reading(tmp_path, "data.split.validation=0", "data.split.test=0", "data.eval_splits=[]"))
     except DataError as err:
         assert_one_line(err)
 
@@ -253,7 +254,7 @@ def test_any_value_anywhere_in_a_task_is_read_or_one_problem_per_line(tmp_path, 
 def test_an_export_that_is_not_one_names_the_file(tmp_path, text, message):
     (tmp_path / "export.json").write_text(text)
     with pytest.raises(DataError) as err:
-        build_splits(my_labels(f"data.path={tmp_path}"))
+        build_splits(reading(tmp_path))
     assert any(line.strip().startswith(message) for line in str(err.value).splitlines())
 
 
@@ -354,8 +355,8 @@ def test_accepted_pre_annotations_read_back_as_the_models_labels(tmp_path):
         task["annotations"] = [{"id": number, "completed_by": 1, "was_cancelled": False,
                                 "result": task["predictions"][0]["result"]}]
     (tmp_path / "export.json").write_text(json.dumps(tasks))
-    splits, problems = build_splits(my_labels(f"data.path={tmp_path}", "data.split.validation=0",
-                                              "data.split.test=0", "data.eval_splits=[]"))
+    splits, problems = build_splits(reading(tmp_path, "data.split.validation=0", "data.split.test=0",
+                                            "data.eval_splits=[]"))
     assert problems == []
     assert pairs(splits) == {(str(i), 17, 25, row["label"]) for i, row in enumerate(ROWS, 1)}
 
