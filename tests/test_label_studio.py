@@ -249,6 +249,8 @@ def test_any_value_anywhere_in_a_task_is_read_or_one_problem_per_line(tmp_path, 
 @pytest.mark.parametrize(("text", "message"), [
     ('[{"id": 1,\n "data": {}', "export.json:2: file: invalid JSON: Expecting"),
     ('{"tasks": []}', "export.json:1: file: a Label Studio JSON export is a list of tasks, not dict"),
+    ('[{"id": 5, "text": "Oslo", "stance": []}]', "export.json:5: data: missing field (this looks like Label "
+     "Studio's JSON_MIN export; export the project as JSON)"),
     ('[{"id": 3, "data": {"text": "x"}, "annotations": [NaN]}]', "export.json:1: file: invalid JSON: NaN"),
 ])
 def test_an_export_that_is_not_one_names_the_file(tmp_path, text, message):

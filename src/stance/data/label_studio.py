@@ -144,7 +144,10 @@ class _TaskReader:
     def text(self) -> str | None:
         data = self.task.get("data")
         if not isinstance(data, dict):
-            self.problem("data", "missing field" if data is None else "must be an object", "missing field")
+            rule = "missing field" if data is None else "must be an object"
+            if data is None and TEXT_KEY in self.task and "annotations" not in self.task:
+                rule += " (this looks like Label Studio's JSON_MIN export; export the project as JSON)"
+            self.problem("data", rule, "missing field")
             return None
         text = data.get(TEXT_KEY)
         if not isinstance(text, str) or not text.strip():
