@@ -332,6 +332,7 @@ def test_random_stratified_and_whole_documents():
     ({"select": "random", "n": 5}, "name its file too"),
     ({"path": "t.json", "select": "stratified", "n": 5, "whole_documents": True}, "cannot keep documents whole"),
     ({"path": "t.json", "format": "prodigy"}, "export.format='prodigy'; expected one of"),
+    ({"path": "-"}, "export.path='-'; name the tasks file"),
 ])
 def test_export_settings_no_run_could_use(settings, message):
     with pytest.raises(ConfigError, match=message):

@@ -387,6 +387,9 @@ class ExportConfig:
         check_choice(self.format, EXPORT_FORMATS, "export.format")
         check_choice(self.select, SELECTIONS, "export.select")
         check_choice(self.uncertainty, UNCERTAINTIES, "export.uncertainty")
+        if self.path is not None and (not self.path.strip() or self.path == "-"):
+            raise ConfigError(f"bad config value export.path={self.path!r}; name the tasks file (JSON), "
+                              "e.g. tasks.json")
         if self.select == "all" and self.n is not None:
             raise ConfigError(f"bad config value export.n={self.n}; select=all exports every pair, so give no n "
                               "(or choose select=uncertain, random or stratified)")
