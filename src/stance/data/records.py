@@ -78,4 +78,4 @@ def norm_text(text: str) -> str:
 
 def is_flat(cfg: DataConfig) -> bool:
     """One target per row: always for tables, and for other formats without a targets list."""
-    return cfg.format == "table" or (cfg.fields.targets is None and cfg.format != "label_studio")
+    return cfg.format == "table" or cfg.fields.targets is None
