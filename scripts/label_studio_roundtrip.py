@@ -13,7 +13,7 @@ What it does, every step through the real tool:
 
 1. starts ``label-studio`` on localhost (SQLite, a fresh data folder), with an admin whose API token
    it sets;
-2. writes a few bundled world-affairs training articles as JSONL (our own text), and a version to
+2. writes ten bundled world-affairs training articles as JSONL (our own text), and a version to
    pre-annotate with: ``--version``, or ``stance-train debug=tiny`` (seconds);
 3. ``stance-predict ... --export label-studio tasks.json --select uncertain --n N``;
 4. creates two projects with ``python -m stance.label_studio`` (the packaged XML) through the SDK,
@@ -363,8 +363,8 @@ def main() -> None:
     parser.add_argument("--stance-bin", type=Path, required=True, help="folder of stance-predict, stance-prepare, ...")
     parser.add_argument("--work", type=Path, help="working folder (default: a new temporary one)")
     parser.add_argument("--port", type=int, default=8089)
-    parser.add_argument("--articles", type=int, default=8, help="bundled training articles to label")
-    parser.add_argument("--n", type=int, default=60, help="pairs to export (--select uncertain --n)")
+    parser.add_argument("--articles", type=int, default=10, help="bundled training articles to label")
+    parser.add_argument("--n", type=int, default=90, help="pairs to export (--select uncertain --n)")
     parser.add_argument("--version", help="version to pre-annotate with (default: stance-train debug=tiny)")
     parser.add_argument("--record", help="copy the 'annotate' project's export here")
     parser.add_argument("--keep-server", action="store_true", help="leave label-studio running at the end")
