@@ -40,7 +40,7 @@ def test_a_bad_config_value_exits_2_naming_the_key(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert (
         result.stderr.strip()
-        == "error: bad config value data.format='xml'; expected one of ['span', 'table', 'hub']"
+        == "error: bad config value data.format='xml'; expected one of ['span', 'table', 'hub', 'label_studio']"
     )
     assert not (tmp_path / "prepared").exists()
 

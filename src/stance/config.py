@@ -98,6 +98,9 @@ class FormatOptions:
     encoding: str = "utf-8"  # any Python codec name, e.g. cp1252 or latin-1
     header: bool = True  # false: the file has no header row; name its columns in `columns`
     columns: list[str] = field(default_factory=list)  # column names of a header-less table, in order
+    # format label_studio: a task labelled by several annotators counts its first annotation, or each
+    # span's majority label (ties dropped and reported); docs/annotation_loop.md
+    annotations: str = "first"  # first | adjudicate
 
 
 @dataclass
@@ -113,7 +116,7 @@ class SplitConfig:
 @dataclass
 class DataConfig:
     name: str = MISSING
-    format: str = "span"  # span | table | hub
+    format: str = "span"  # span | table | hub | label_studio
     path: str = MISSING  # folder of files, or a Hub dataset id for format=hub
     files: dict[str, str] = field(default_factory=dict)  # split -> file (or Hub split)
     revision: str | None = None  # Hub datasets only
@@ -445,6 +448,45 @@ class SegmentationConfig:
     line_breaks: str = "paragraph"  # paragraph: every line break ends a sentence; wrap: only blank lines do
 
 
+EXPORT_FORMATS = ("label-studio",)
+SELECTIONS = ("all", "uncertain", "random", "stratified")
+UNCERTAINTIES = ("margin", "entropy")
+
+
+@dataclass
+class ExportConfig:
+    """Tasks for labelling (docs/annotation_loop.md): which (sentence, mention) pairs go to the annotators."""
+
+    format: str = "label-studio"
+    path: str | None = None  # the tasks file (JSON); null: no export
+    select: str = "all"  # all | uncertain (least confident first) | random | stratified (by predicted label)
+    n: int | None = None  # pairs to select; null only with select=all
+    uncertainty: str = "margin"  # margin (1 - top two probabilities' gap) | entropy, of the calibrated probs
+    whole_documents: bool = False  # select documents, all their pairs or none (n then counts up to whole docs)
+    seed: int = 0  # random and stratified draws
+
+    def check(self) -> None:
+        check_choice(self.format, EXPORT_FORMATS, "export.format")
+        check_choice(self.select, SELECTIONS, "export.select")
+        check_choice(self.uncertainty, UNCERTAINTIES, "export.uncertainty")
+        if self.path is not None and (not self.path.strip() or self.path == "-"):
+            raise ConfigError(f"bad config value export.path={self.path!r}; name the tasks file (JSON), "
+                              "e.g. tasks.json")
+        if self.select == "all" and self.n is not None:
+            raise ConfigError(f"bad config value export.n={self.n}; select=all exports every pair, so give no n "
+                              "(or choose select=uncertain, random or stratified)")
+        if self.select != "all" and (self.n is None or self.n < 1):
+            raise ConfigError(f"bad config value export.n={self.n!r}; select={self.select} needs the number of "
+                              "pairs, at least 1 (e.g. --n 300)")
+        if self.path is None and (self.select != "all" or self.whole_documents):
+            chosen = f"export.select={self.select}" + (" and export.whole_documents" if self.whole_documents else "")
+            raise ConfigError(f"{chosen}: these settings choose what the export writes; name its file too: "
+                              "--export label-studio FILE (export.path)")
+        if self.select == "stratified" and self.whole_documents:
+            raise ConfigError("export.select=stratified draws pairs by predicted label and cannot keep documents "
+                              "whole; use select=uncertain or random with whole_documents")
+
+
 @dataclass
 class PredictJob:
     version: str = "latest"  # a registry version, "latest", or a checkpoint folder
@@ -471,9 +513,11 @@ class PredictJob:
     # Rows whose top (calibrated) probability is below this are labelled "uncertain"; the model's own
     # label stays in "model_label". null: every row keeps the model's label.
     min_confidence: float | None = None
+    export: ExportConfig = field(default_factory=ExportConfig)  # Label Studio tasks (--export label-studio FILE)
 
     def check(self) -> None:
         check_choice(self.input_format, INPUT_FORMATS, "input_format")
+        self.export.check()
         if self.min_confidence is not None and not 0 < self.min_confidence < 1:
             raise ConfigError(f"bad config value min_confidence={self.min_confidence}; must be in (0,1) or null")
         check_choice(self.mentions, MENTION_MODES, "mentions")

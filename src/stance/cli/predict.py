@@ -21,12 +21,16 @@ EPILOG = """examples:
   stance-predict articles/ --out rows.jsonl --csv rows.csv --summary docs.json
   stance-predict article.txt --actors "China,Russia,NATO" --backend torch
   cat rows.jsonl | stance-predict --format jsonl --out - --set segmentation.enabled=false
+  stance-predict articles/ --export label-studio tasks.json --select uncertain --n 300
 """
 
 
 # A flag whose dest is a PredictJob field sets that field, so the parser is the one list of
-# flags. These fields take special handling instead: their flags give lists.
-LIST_FIELDS = ("inputs", "actors")
+# flags. These fields take special handling instead: their flags give lists, or set export.*.
+LIST_FIELDS = ("inputs", "actors", "export")
+# Flags that set a key of PredictJob.export (docs/annotation_loop.md).
+EXPORT_FLAGS = {"select": "select", "n": "n", "uncertainty": "uncertainty", "whole_documents": "whole_documents",
+                "select_seed": "seed"}
 JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(PredictJob)) - set(LIST_FIELDS)
 
 
@@ -60,6 +64,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="CSV output file")
     p.add_argument("--summary", help="per-document aggregates (JSON)")
     p.add_argument("--table", action=argparse.BooleanOptionalAction, default=None, help="print a table")
+    p.add_argument("--export", nargs=2, metavar=("FORMAT", "FILE"),
+                   help="also write tasks for labelling: 'label-studio tasks.json' (docs/annotation_loop.md)")
+    p.add_argument("--select", choices=["all", "uncertain", "random", "stratified"],
+                   help="which pairs --export writes (default: all); the others need --n")
+    p.add_argument("--n", type=int, help="how many pairs --select picks")
+    p.add_argument("--uncertainty", choices=["margin", "entropy"],
+                   help="--select uncertain ranks by this, on the calibrated probabilities (default: margin)")
+    p.add_argument("--whole-documents", action="store_true", default=None,
+                   help="--select takes whole documents: all their pairs or none")
+    p.add_argument("--select-seed", type=int, help="seed of --select random and stratified (default: 0)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
     p.add_argument("--onnx-cache", help="folder for ONNX exports of read-only versions")
     p.add_argument("--export-only", action="store_true", help="build the ONNX export of --backend and exit")
@@ -100,6 +114,11 @@ def apply_flags(job: PredictJob, args: argparse.Namespace) -> None:
         job.segmentation.line_breaks = args.line_breaks
     if args.language:
         job.segmentation.language = args.language
+    if args.export:
+        job.export.format, job.export.path = args.export
+    for flag, key in EXPORT_FLAGS.items():
+        if getattr(args, flag) is not None:
+            setattr(job.export, key, getattr(args, flag))
 
 
 def main(argv: list[str] | None = None) -> int:

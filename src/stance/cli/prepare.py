@@ -18,6 +18,7 @@ from stance.errors import DataError
 def task(cfg: DictConfig) -> None:
     from stance.data import prepare
     from stance.data.inspect import inspect_corpus
+    from stance.data.label_studio import summary as label_studio_summary
 
     name_custom_data(cfg)
     job = load_job(cfg, PrepareJob)
@@ -32,6 +33,8 @@ def task(cfg: DictConfig) -> None:
     counts = ", ".join(f"{name} {s['pairs']} pairs" for name, s in prepared.manifest["splits"].items())
     dropped = prepared.manifest["dropped"]["rows"]
     print(f"stance-prepare: {prepared.path} ({counts}; {dropped} rows dropped)")
+    if "label_studio" in prepared.manifest:
+        print(label_studio_summary(prepared.manifest["label_studio"]))
 
 
 def main() -> None:

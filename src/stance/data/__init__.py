@@ -1,7 +1,7 @@
 """Stage 1: dataset preparation.
 
-Reads a stance corpus (span JSONL, flat CSV/TSV/JSONL table, or a Hub dataset),
-validates every row, carves grouped splits, and writes a prepared-dataset folder
+Reads a stance corpus (span JSONL, flat CSV/TSV/JSONL table, a Hub dataset, or a
+Label Studio JSON export), validates every row, carves grouped splits, and writes a prepared-dataset folder
 (``prepared/<name>-<fingerprint>/``: a manifest and one ``datasets`` split per folder).
 
 One prepared row is one sentence with all its targets, so both per-pair and
@@ -17,6 +17,7 @@ The modules, in the order data flows through them (each imports only those befor
     records    Problem, Target, Sentence, RawRow
     readers    source files and Hub datasets -> raw rows
     parse      raw rows -> sentences, collecting problems
+    label_studio  a Label Studio JSON export -> sentences (annotators, skips, adjudication), and its report
     splits     grouped carving of validation/test, train subsets
     checks     config validation; duplicates, leaks and shared documents
     corpus     read_corpus, build_splits: the whole corpus in memory

@@ -12,14 +12,15 @@ from __future__ import annotations
 import codecs
 import re
 
-from stance.config import DataConfig, FormatOptions, check_choice
+from stance.config import DataConfig, FieldMap, FormatOptions, check_choice
 from stance.data.parse import label_key
 from stance.data.readers import FILE_TYPES, file_type, source_file, table_header
 from stance.data.records import Problem, Sentence, Target, norm_text, split_source
 from stance.data.splits import check_shares
 from stance.errors import ConfigError
 
-FORMATS = ("span", "table", "hub")
+FORMATS = ("span", "table", "hub", "label_studio")
+ANNOTATION_POLICIES = ("first", "adjudicate")
 
 
 # ---------------------------------------------------------------- config
@@ -28,6 +29,9 @@ FORMATS = ("span", "table", "hub")
 def _validate_fields(cfg: DataConfig) -> None:
     """The field map fits the format: spans come as a pair, a doc_id_pattern can capture."""
     f = cfg.fields
+    if cfg.format == "label_studio" and f != FieldMap():
+        raise ConfigError("data.fields: a Label Studio export is read by the names of the packaged labelling config "
+                          "(data.text, the 'stance' regions; docs/annotation_loop.md); remove data.fields")
     if (f.start is None) != (f.end is None):
         raise ConfigError(f"data.fields.start={f.start!r} and data.fields.end={f.end!r}: set both or neither")
     if cfg.format == "span" and f.start is None:
@@ -57,6 +61,13 @@ def _validate_format_options(cfg: DataConfig) -> None:
         raise ConfigError("data.format_options: applies to local files (format span or table); "
                           "a Hub dataset is read by datasets.load_dataset")
     check_choice(opts.file_type, FILE_TYPES, "data.format_options.file_type")
+    check_choice(opts.annotations, ANNOTATION_POLICIES, "data.format_options.annotations")
+    if opts.annotations != FormatOptions.annotations and cfg.format != "label_studio":
+        raise ConfigError(f"data.format_options.annotations={opts.annotations!r}: only format label_studio has "
+                          "several annotations of one sentence to choose from")
+    if cfg.format == "label_studio" and (opts.file_type != "auto" or not opts.header or opts.delimiter):
+        raise ConfigError("data.format_options: a Label Studio export is JSON; of the reading options only "
+                          "annotations (first | adjudicate) applies to it")
     if opts.delimiter is not None and len(opts.delimiter) != 1:
         raise ConfigError(f"data.format_options.delimiter={opts.delimiter!r} must be one character, e.g. ';' or '\\t'")
     try:
@@ -121,7 +132,7 @@ def validate_config(cfg: DataConfig) -> None:
 
 def header_problems(cfg: DataConfig, split: str) -> list[Problem]:
     """A table missing a needed column fails once, not once per row."""
-    if cfg.format == "hub":
+    if cfg.format in ("hub", "label_studio"):
         return []
     path = source_file(cfg, split)
     if file_type(cfg, path) == "jsonl":

@@ -11,6 +11,7 @@ from collections import Counter
 
 from stance.config import DataConfig
 from stance.data.checks import check_cross_split, check_duplicates, header_problems
+from stance.data.label_studio import read_export
 from stance.data.parse import RowParser, merge_table_rows
 from stance.data.readers import read_rows
 from stance.data.records import Problem, Sentence, is_flat
@@ -54,7 +55,10 @@ def read_corpus(cfg: DataConfig, parser: RowParser | None = None) -> tuple[dict[
             problems += header
             splits[split] = []
             continue
-        sentences = [s for row in read_rows(cfg, split) if (s := parser.parse(row)) is not None]
+        if cfg.format == "label_studio":  # a JSON list of tasks, each with its annotations
+            sentences, _ = read_export(cfg, split, parser)
+        else:
+            sentences = [s for row in read_rows(cfg, split) if (s := parser.parse(row)) is not None]
         if is_flat(cfg):
             sentences = merge_table_rows(sentences)
         problems += check_duplicates(sentences)

@@ -13,6 +13,7 @@ from collections import Counter
 from stance.config import DataConfig
 from stance.data.checks import validate_config
 from stance.data.corpus import read_corpus
+from stance.data.label_studio import export_report, summary
 from stance.data.parse import RowParser
 from stance.data.readers import file_type, source_file
 from stance.data.records import Problem, Sentence
@@ -25,6 +26,8 @@ def _how_read(cfg: DataConfig, split: str) -> str:
         return f"{cfg.path} [{cfg.files[split]}] (Hub dataset)"
     path = source_file(cfg, split)
     opts = cfg.format_options
+    if cfg.format == "label_studio":
+        return f"{path} (Label Studio JSON export, {opts.encoding}; several annotations: {opts.annotations})"
     kind = file_type(cfg, path)
     header = "" if kind == "jsonl" else (", header row" if opts.header else f", no header: columns {opts.columns}")
     delimiter = f", delimiter {opts.delimiter!r}" if opts.delimiter and kind != "jsonl" else ""
@@ -65,6 +68,8 @@ def inspect_corpus(cfg: DataConfig) -> tuple[str, list[Problem]]:
     mapped = [f"{raw!r} {n} -> {parser.map_label(raw)}" + ("" if parser.map_label(raw) in cfg.labels else " (unknown)")
               for raw, n in sorted(parser.raw_labels.items())]
     lines.append("label values in the files, before data.label_map: " + (", ".join(mapped) or "none"))
+    if cfg.format == "label_studio":
+        lines.append(summary(export_report(cfg)))
     if cfg.split.carve_from and (cfg.split.validation > 0 or cfg.split.test > 0):
         lines.append(f"split.carve_from={cfg.split.carve_from}: validation {cfg.split.validation}, "
                      f"test {cfg.split.test} of its sentences are carved off by document (seed {cfg.split.seed})")

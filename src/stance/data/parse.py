@@ -21,7 +21,7 @@ def _at(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
     """An offset given as an int, a whole float or a table cell's string; None otherwise (True is not 1)."""
     if isinstance(value, bool):
         return None
@@ -81,7 +81,8 @@ class RowParser:
         key = str(raw)
         return self.cfg.label_map.get(key) or self.label_map.get(label_key(raw), key)
 
-    def _label(self, row: RawRow, where: str, raw: Any) -> str | None:
+    def label(self, row: RawRow, where: str, raw: Any) -> str | None:
+        """``raw`` as a label of data.labels (through data.label_map), counted; None and a problem if unknown."""
         self.raw_labels[str(raw)] += 1
         label = self.map_label(raw)
         if label in self.labels:
@@ -115,7 +116,7 @@ class RowParser:
             if _missing(raw):
                 self._problem(row, key, "missing field", "missing field")
                 return None
-        start, end = _as_int(raw_start), _as_int(raw_end)
+        start, end = as_int(raw_start), as_int(raw_end)
         if start is None or end is None:
             rule = f"span [{raw_start!r},{raw_end!r}) must be two integers"
             self._problem(row, start_key, rule, "bad span")
@@ -137,7 +138,7 @@ class RowParser:
         for fm in (item.get(self.f.further_mentions) or []) if self.f.further_mentions else []:
             if not isinstance(fm, dict):
                 continue
-            fs, fe = _as_int(fm.get(self.f.start)), _as_int(fm.get(self.f.end))
+            fs, fe = as_int(fm.get(self.f.start)), as_int(fm.get(self.f.end))
             if fs is not None and fe is not None and 0 <= fs < fe <= len(text):
                 starts.append(fs)
                 ends.append(fe)
@@ -151,7 +152,7 @@ class RowParser:
         missing = [key for key in (self.f.mention, self.f.label) if _missing(item.get(key))]
         for key in missing:
             self._problem(row, _at(where, key), "missing field", "missing field")
-        label = None if self.f.label in missing else self._label(row, _at(where, self.f.label), item[self.f.label])
+        label = None if self.f.label in missing else self.label(row, _at(where, self.f.label), item[self.f.label])
         if self.f.mention in missing or text is None:
             return None  # a span is checked against the mention and the sentence; neither is usable
         mention = str(item[self.f.mention])

@@ -24,6 +24,7 @@ import datasets
 from stance.config import DataConfig, FormatOptions
 from stance.data.checks import shared_documents, validate_config
 from stance.data.corpus import build_splits, reason_examples
+from stance.data.label_studio import export_report
 from stance.data.readers import load_hub, source_file
 from stance.data.records import OUTPUT_TARGET_KEYS, Problem, Sentence
 from stance.errors import DataError
@@ -82,6 +83,8 @@ def fingerprint(cfg: DataConfig, hashes: dict[str, str]) -> str:
     # prepared folders stay valid; any other value is part of it.
     if cfg.format_options == FormatOptions():
         payload.pop("format_options")
+    elif cfg.format_options.annotations == FormatOptions.annotations:  # added with format label_studio
+        payload["format_options"].pop("annotations")
     if cfg.train_documents == 1.0:  # likewise: all documents is what every earlier folder holds
         payload.pop("train_documents")
     blob = json.dumps({"format": PREPARE_FORMAT, "config": payload, "sources": hashes}, sort_keys=True)
@@ -172,6 +175,8 @@ def _write(cfg: DataConfig, out: Path, fp: str, hashes: dict[str, str],
                 "datasets_fingerprints": _save(splits, tmp),
                 "datasets_version": datasets.__version__,
             }
+            if cfg.format == "label_studio":  # the tasks and annotations used, skipped and disputed
+                manifest["label_studio"] = export_report(cfg)
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
             os.rename(tmp, out)  # fails when ``out`` exists: never replace a folder someone may be reading
     except OSError:
@@ -198,6 +203,11 @@ def prepare(cfg: DataConfig, prepared_root: str | Path) -> Prepared:
         log.warning("dropped %d invalid row(s): %s", len({(p.file, p.line) for p in problems}),
                     dict(Counter(p.kind for p in problems)))
     manifest = _write(cfg, out, fp, hashes, splits, problems, shared)
+    for split, report in manifest.get("label_studio", {}).items():
+        if report["disagreement_count"]:
+            log.warning("label_studio %s: annotators disagree on %d span(s) (%d tie(s) dropped); listed in %s "
+                        "under label_studio.%s.disagreements", split, report["disagreement_count"],
+                        report["ties_dropped"], out / MANIFEST, split)
     log.info("prepared %s: %s", out, {k: v["pairs"] for k, v in manifest["splits"].items()})
     return Prepared(out, manifest)
 

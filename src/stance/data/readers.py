@@ -62,7 +62,7 @@ def source_file(cfg: DataConfig, split: str) -> Path:
         raise DataError(f"data.files.{split}: {str(path)!r} is a folder, not a file")
     if not path.is_file():
         raise DataError(f"data.files.{split}: file {str(path)!r} does not exist")
-    if not file_type(cfg, path):
+    if not file_type(cfg, path) and cfg.format != "label_studio":  # a Label Studio export is JSON, whatever its name
         raise DataError(
             f"data.files.{split}: cannot tell the format of {path.name!r} from its extension "
             f"(known: {sorted(JSONL_SUFFIXES + tuple(TABLE_DELIMITERS))}); "

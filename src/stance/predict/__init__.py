@@ -12,8 +12,9 @@ every sentence toward every actor it mentions:
    PyTorch (:mod:`.torch_backend`); :mod:`.backends` loads either, and
    :mod:`.onnx_export` builds exports (``stance-train`` publishes them with each version);
 4. rows (JSONL, CSV, a terminal table) and per-document aggregates are written
-   (:mod:`.outputs`); :mod:`.api` (``StancePredictor``, the Python API) and
-   :mod:`.run` (the command) tie the steps together.
+   (:mod:`.outputs`), and with ``--export label-studio`` the pairs :mod:`.selection`
+   picks as Label Studio tasks (:mod:`.label_studio`); :mod:`.api` (``StancePredictor``,
+   the Python API) and :mod:`.run` (the command) tie the steps together.
 
 Offsets: a row's ``start``/``end`` are character offsets into its ``sentence``
 field; ``sentence_start`` is that sentence's offset in the document text (the

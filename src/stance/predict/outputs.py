@@ -21,6 +21,7 @@ from stance.config import PredictJob
 from stance.errors import EnvironmentFailure, InputError
 from stance.files import write_files_atomic
 from stance.labels import LabelSet
+from stance.predict.label_studio import tasks_text
 from stance.predict.mentions import Mention
 from stance.predict.segmentation import Sentence
 
@@ -118,6 +119,7 @@ class PredictResult:
     meta: dict[str, Any]
     written: list[Path] = field(default_factory=list)
     missing_actors: list[str] = field(default_factory=list)
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # Label Studio tasks, with --export label-studio
 
 
 def jsonl_text(rows: list[dict[str, Any]]) -> str:
@@ -145,7 +147,8 @@ def summary_text(result: PredictResult) -> str:
 
 def output_paths(job: PredictJob) -> dict[str, Path]:
     """The output files asked for, by option name (``--out -`` is stdout, not a file)."""
-    named = {"out": job.out if job.out != "-" else None, "csv": job.csv, "summary": job.summary}
+    named = {"out": job.out if job.out != "-" else None, "csv": job.csv, "summary": job.summary,
+             "export": job.export.path}
     return {name: Path(value) for name, value in named.items() if value}
 
 
@@ -179,6 +182,8 @@ def write_outputs(job: PredictJob, result: PredictResult, stdout: TextIO) -> lis
         files[Path(job.csv)] = csv_text(result.rows, result.labels)
     if job.summary:
         files[Path(job.summary)] = summary_text(result)
+    if job.export.path:
+        files[Path(job.export.path)] = tasks_text(result.tasks)
     # Every file is written under a temporary name before any is renamed into place (mode 0644).
     try:
         written = write_files_atomic(files)

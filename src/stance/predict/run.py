@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any, TextIO
 
 from stance.config import PredictJob, SegmentationConfig
@@ -19,9 +20,11 @@ from stance.predict.api import StancePredictor
 from stance.predict.backends import default_threads, resolve_version
 from stance.predict.documents import Document, read_documents
 from stance.predict.finder import ActorFinder
+from stance.predict.label_studio import build_tasks, version_temperature
 from stance.predict.mentions import Actor
 from stance.predict.outputs import PredictResult, check_output_paths, format_table, write_outputs
 from stance.predict.predictor import Predictor
+from stance.predict.selection import select_rows
 from stance.signals import StopRequests
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,25 @@ def predict_documents(predictor: Predictor, docs: list[Document], finder: ActorF
 def missing_actors(requested: list[Actor], rows: list[dict[str, Any]]) -> list[str]:
     found = {r["actor"] for r in rows}
     return [a.name for a in requested if a.name not in found]
+
+
+def export_tasks(job: PredictJob, rows: list[dict[str, Any]], path: Path, meta: dict[str, Any]) -> list[dict]:
+    """The Label Studio tasks of ``--export``: the selected rows, pre-annotated; what was chosen goes in ``meta``."""
+    cfg = job.export
+    chosen = select_rows(rows, cfg)
+    tasks = build_tasks(chosen, path.name)
+    temperature = version_temperature(path)
+    meta["export"] = {"path": cfg.path, "format": cfg.format, "select": cfg.select, "n": cfg.n,
+                      "uncertainty": cfg.uncertainty if cfg.select == "uncertain" else None,
+                      "whole_documents": cfg.whole_documents, "seed": cfg.seed, "pairs": len(chosen),
+                      "tasks": len(tasks), "of_pairs": len(rows), "temperature": temperature}
+    how = {"all": "every pair", "uncertain": f"the least confident by {cfg.uncertainty}",
+           "random": f"a random sample (seed {cfg.seed})",
+           "stratified": f"a sample stratified by predicted label (seed {cfg.seed})"}[cfg.select]
+    probs = f"calibrated probabilities, T={temperature:.3g}" if temperature else "uncalibrated probabilities"
+    log.info("Label Studio export: %d of %d pairs in %d tasks (%s%s, %s) -> %s", len(chosen), len(rows),
+             len(tasks), how, ", whole documents" if cfg.whole_documents else "", probs, cfg.path)
+    return tasks
 
 
 def run_prediction(job: PredictJob, stdin: TextIO | None = None,
@@ -71,6 +93,8 @@ def run_prediction(job: PredictJob, stdin: TextIO | None = None,
             "onnx": str(model.onnx_path) if model.onnx_path else None,
             "labels": list(predictor.labels.names)}
     result = PredictResult(rows, summaries, predictor.labels, meta, missing_actors=missing)
+    if job.export.path:
+        result.tasks = export_tasks(job, rows, path, meta)
     with stop.deferred() if stop is not None else nullcontext():
         result.written = write_outputs(job, result, stdout)
     show_table = job.table if job.table is not None else job.out != "-"
