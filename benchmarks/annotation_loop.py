@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from machine import matmul_peak_gflops
+
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("validation", "test", "test_hard", "test_hard2")
 VARIANTS = ("base", "random", "uncertain")
@@ -45,20 +47,6 @@ VARIANTS = ("base", "random", "uncertain")
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
-
-def matmul_gflops(threads: int) -> float:
-    """Best float32 matmul rate at ``threads`` (torch, 1024 x 1024), GFLOP/s, as benchmarks/predict_bench.py."""
-    import torch
-
-    torch.set_num_threads(threads)
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    best = 0.0
-    for _ in range(20):
-        started = time.perf_counter()
-        for _ in range(5):
-            torch.mm(a, b)
-        best = max(best, 5 * 2 * 1024**3 / (time.perf_counter() - started) / 1e9)
-    return best
 
 
 # ---------------------------------------------------------------- training
@@ -244,13 +232,13 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     threads = len(os.sched_getaffinity(0))
     results: dict[str, Any] = {"seeds": args.seeds, "settings": {k: str(v) for k, v in vars(args).items()},
-                               "threads": threads, "gflops_start": round(matmul_gflops(threads), 1),
+                               "threads": threads, "gflops_start": round(matmul_peak_gflops(threads), 1),
                                "load_start": os.getloadavg(), "runs": [], "selections": []}
     log(f"fp32 matmul {results['gflops_start']} GFLOP/s on {threads} threads; load {results['load_start']}")
     started = time.perf_counter()
     for seed in args.seeds:
         run_seed(args, seed, results)
-    results["gflops_end"] = round(matmul_gflops(threads), 1)
+    results["gflops_end"] = round(matmul_peak_gflops(threads), 1)
     results["load_end"] = os.getloadavg()
     results["wall_seconds"] = round(time.perf_counter() - started, 1)
     save(args, results)

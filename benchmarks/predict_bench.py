@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import matmul_peak_gflops
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -199,20 +201,6 @@ def _time_v(stderr: str) -> tuple[float, float]:
         sys.exit("error: /usr/bin/time -v printed no wall time or peak RSS")
     return wall, rss
 
-
-def matmul_peak_gflops(threads: int) -> float:
-    """Best float32 matmul rate of this machine at ``threads`` (torch, 1024 x 1024), GFLOP/s."""
-    import torch
-
-    torch.set_num_threads(threads)
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    best = 0.0
-    for _ in range(20):
-        started = time.perf_counter()
-        for _ in range(5):
-            torch.mm(a, b)
-        best = max(best, 5 * 2 * 1024**3 / (time.perf_counter() - started) / 1e9)
-    return best
 
 
 def fp32_limit(version: Path, sentences: list[dict], threads: int) -> dict:
