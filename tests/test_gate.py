@@ -30,6 +30,7 @@ from stance.evaluation.predictions import (
 from stance.evaluation.report import ReportSettings, write_report
 from stance.gate.baseline import GateError
 from stance.gate.judge import judge
+from stance.gate.outputs import write_outputs
 from stance.gate.spec import GATE_GROUP, load_spec
 
 from .test_report import row, shuffled_predictions, synthetic_rows
@@ -410,3 +411,15 @@ def test_stance_evaluate_judges_a_version_against_a_baseline_version(make_job, t
                           ([], "pass baseline=VERSION")]:
         bad = stance_evaluate(tmp_path, "version=v0002", "gate=default", *args)
         assert bad.returncode == 2 and message in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+
+
+def test_the_actor_whose_answers_got_worse_is_listed_with_its_test(tmp_path, base_rows, baseline_dir):
+    # Every right answer about Chile turns wrong: the per-actor table names Chile, and only actors that dropped.
+    worse = [{**r, "pred": next(lab for lab in r["probs"] if lab != r["gold"])}
+             if r["actor"] == "Chile" and r["pred"] == r["gold"] else r for r in base_rows]
+    result = gate_of(spec(max_drop=None), evaluation(tmp_path, worse), baseline_dir)
+    drops = [a for a in result.splits[0].comparison["per_actor"] if a["p_value"] < 0.05 and a["delta"] < 0]
+    assert [a["actor"] for a in drops] == ["Chile"] and drops[0]["a"] == 0
+    summary = write_outputs(result, tmp_path / "out")["summary"].read_text()
+    assert "#### Actors with significant drops (McNemar, p < 0.05)" in summary
+    assert "| Chile |" in summary

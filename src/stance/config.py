@@ -338,10 +338,6 @@ class PrepareJob:
 # ---------------------------------------------------------------- the quality gate (docs/evaluation.md)
 
 
-# The metrics a gate can check against a floor and a baseline: the comparison's paired-bootstrap metrics.
-GATE_METRICS = tuple(METRIC_NAMES)
-
-
 @dataclass
 class MetricCheck:
     """One metric's rule. Unset parts are not checked.
@@ -375,7 +371,8 @@ class SplitGate:
 
     def check(self, key: str) -> None:
         for name, rule in self.metrics.items():
-            check_choice(name, GATE_METRICS, f"{key}.metrics")
+            # The comparison's paired-bootstrap metrics are the selection metrics: the classifier's scalars.
+            check_choice(name, SELECTION_METRICS, f"{key}.metrics")
             rule.check(f"{key}.metrics.{name}")
         self.per_class_f1.check(f"{key}.per_class_f1")
         _require(self.max_ece is None or 0 <= self.max_ece <= 1, f"{key}.max_ece", self.max_ece,

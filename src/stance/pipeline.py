@@ -313,23 +313,18 @@ def gate_baseline(job: EvaluateJob, path: Path) -> Path | None:
 
 def _baseline_rows(job: EvaluateJob, ref: Path) -> BaselineRows:
     """Saved predictions of the baseline when it has them; a registry version without them is evaluated."""
-    in_registry = ref.parent.resolve() == Path(job.registry).resolve()
-
-    def rows_for(split: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if in_registry:
-            prepared = prepare(job.data, job.prepared_root)
-            return baseline_predictions(ref, prepared, split, job.batch_size, rows)
-        return read_baseline(ref, split, job.data.name)[0]
-
-    return rows_for
+    if ref.parent.resolve() != Path(job.registry).resolve():  # a file or folder from elsewhere: only read
+        return lambda split, rows: read_baseline(ref, split, job.data.name)[0]
+    prepared = prepare(job.data, job.prepared_root)  # already prepared by the evaluation: found, not rebuilt
+    return lambda split, rows: baseline_predictions(ref, prepared, split, job.batch_size, rows)
 
 
-def run_gate(job: EvaluateJob, out_dir: Path, version: str) -> tuple[GateResult, dict[str, Path]]:
-    """Judge ``stance-evaluate``'s results with ``job.gate``; writes the outputs to ``gate.out``.
+def run_gate(job: EvaluateJob, out_dir: Path) -> tuple[GateResult, dict[str, Path]]:
+    """Judge ``stance-evaluate``'s results in ``out_dir`` (``<version>/evaluations/<data>``) with ``job.gate``.
 
-    The default output folder is ``<evaluation folder>/gate`` (beside the split folders).
+    The outputs go to ``gate.out``, by default ``<out_dir>/gate`` (beside the split folders).
     """
-    path = Registry(job.registry).resolve(version)
+    path = out_dir.parent.parent  # the version just evaluated (not `latest` again: it may have moved)
     ref = gate_baseline(job, path)
     if job.gate.needs_baseline and ref is None:
         raise GateError(f"gate={job.gate.name} checks drops against a baseline; pass baseline=VERSION")

@@ -156,11 +156,11 @@ def significant_actor_drops(c: dict[str, Any], alpha: float, limit: int = 10) ->
     return [r for r in c.get("per_actor", []) if r["delta"] < 0 and r["p_value"] < alpha][:limit]
 
 
-def actor_drop_lines(c: dict[str, Any], alpha: float, limit: int = 10) -> list[str]:
-    """The actors whose accuracy dropped significantly (McNemar's exact test on their pairs)."""
+def actor_drop_lines(c: dict[str, Any], alpha: float, limit: int = 10, level: int = 2) -> list[str]:
+    """The actors whose accuracy dropped significantly (McNemar's exact test on their pairs); ``level``: heading's."""
     a, b = c.get("version") or "A", c.get("baseline") or "B"
     drops = significant_actor_drops(c, alpha, limit)
-    head = [f"## Actors with significant drops (McNemar, p < {alpha})", ""]
+    head = [f"{'#' * level} Actors with significant drops (McNemar, p < {alpha})", ""]
     if not c.get("per_actor"):
         return [*head, "No actor names on these pairs.", ""]
     if not drops:

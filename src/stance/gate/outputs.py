@@ -58,7 +58,7 @@ def _split_lines(s: SplitJudgement, alpha: float) -> list[str]:
     lines = [f"### {s.split}", "",
              " · ".join(f"[{p.removesuffix('.png').replace('_', ' ')}]({s.split}/{p})" for p in PICTURES), ""]
     if s.comparison is not None:
-        lines += [line.replace("## ", "#### ", 1) for line in actor_drop_lines(s.comparison, alpha)]
+        lines += actor_drop_lines(s.comparison, alpha, level=4)
     return lines
 
 
