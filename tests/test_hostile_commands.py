@@ -272,17 +272,25 @@ def test_mentions_cost_linear_time_in_one_sentence(tiny_version):
 @pytest.mark.parametrize("signum, code", [("INT", 130), ("TERM", 143)])
 def test_predict_stopped_by_a_signal_is_one_line_and_writes_nothing(tiny_version, tmp_path, signum, code):
     import signal
-    import time
 
     (tmp_path / "big.txt").write_text(ARTICLE * 20000)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.Popen([str(BIN / "stance-predict"), str(tmp_path / "big.txt"), "--version", str(tiny_version),
                              "--backend", "torch", "--out", str(tmp_path / "rows.jsonl"), "--csv",
-                             str(tmp_path / "rows.csv"), "--no-table"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)  # loading takes a few seconds; 80,000 pairs take far longer than this
+                             str(tmp_path / "rows.csv"), "--no-table", "--progress"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Signal as soon as the classifying bar appears, not after a fixed sleep: a fixed sleep raced
+    # the output block on a faster machine (CI: the stop landed while the files were being written,
+    # which by design finishes them). Classifying 80,000 pairs takes about a second here.
+    seen = b""
+    while b"classifying" not in seen:
+        chunk = proc.stderr.read1(4096)
+        assert chunk, f"stance-predict ended before classifying: {seen[-2000:]!r}"
+        seen += chunk
     proc.send_signal(getattr(signal, f"SIG{signum}"))
-    _, err = proc.communicate(timeout=120)
+    rest = proc.stderr.read()
+    proc.wait(timeout=120)
+    err = (seen + rest).decode(errors="replace")
     assert proc.returncode == code, err[-2000:]
     assert "Traceback" not in err
     assert [line for line in err.splitlines() if line.startswith("error:")] == [f"error: stopped by SIG{signum}"]

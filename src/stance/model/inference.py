@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 from tqdm.auto import tqdm
 
@@ -30,17 +32,16 @@ def predict_proba(model: StanceClassifier, tokenizer, encoding: Encoding, senten
     out: list[list[list[float] | None]] = [[None] * len(s.targets) for s in sentences]
     pad_id = tokenizer.pad_token_id or 0
     model.eval()
-    own_bar = bar is None
-    if own_bar:
-        bar = tqdm(total=sum(len(s.targets) for s in sentences), desc=desc, unit="pair", disable=not progress)
-    for idx in length_batches(features, batch_size):
-        batch = collate([features[i] for i in idx], pad_id)
-        batch.pop("labels")
-        probs = torch.softmax(model(**batch).logits.float() / temperature, dim=-1)
-        for row, i in enumerate(idx):
-            for col, key in enumerate(features[i]["target_key"]):
-                out[owners[i]][key] = probs[row, col].tolist()
-        bar.update(sum(len(features[i]["target_key"]) for i in idx))
-    if own_bar:
-        bar.close()
+    # A bar of our own is closed however the loop ends (a stop signal included), so that the
+    # one-line error that follows starts on a line of its own; a caller's bar is the caller's.
+    total = sum(len(s.targets) for s in sentences)
+    with tqdm(total=total, desc=desc, unit="pair", disable=not progress) if bar is None else nullcontext(bar) as shown:
+        for idx in length_batches(features, batch_size):
+            batch = collate([features[i] for i in idx], pad_id)
+            batch.pop("labels")
+            probs = torch.softmax(model(**batch).logits.float() / temperature, dim=-1)
+            for row, i in enumerate(idx):
+                for col, key in enumerate(features[i]["target_key"]):
+                    out[owners[i]][key] = probs[row, col].tolist()
+            shown.update(sum(len(features[i]["target_key"]) for i in idx))
     return out  # type: ignore[return-value]

@@ -8,6 +8,7 @@ training and the PyTorch backend, labels and encoding from config.json
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -51,17 +52,17 @@ class OnnxClassifier:
         out: list[list[list[float] | None]] = [[None] * len(s.targets) for s in sentences]
         pad_id = self.tokenizer.pad_token_id or 0
         bar = _progress(sum(len(s.targets) for s in sentences), progress)
-        for idx in length_batches(features, batch_size):
-            arrays = pad_arrays([features[i] for i in idx], pad_id)
-            logits = self.session.run(["logits"], {name: arrays[name] for name in self.input_names})[0]
-            probs = softmax(logits.astype(np.float32) / np.float32(self.temperature))
-            for row, i in enumerate(idx):
-                for col, key in enumerate(features[i]["target_key"]):
-                    out[owners[i]][key] = probs[row, col].tolist()
-            if bar is not None:
-                bar.update(sum(len(features[i]["target_key"]) for i in idx))
-        if bar is not None:
-            bar.close()
+        # Closed however the loop ends (a stop signal included): the error line then starts a line.
+        with bar if bar is not None else nullcontext():
+            for idx in length_batches(features, batch_size):
+                arrays = pad_arrays([features[i] for i in idx], pad_id)
+                logits = self.session.run(["logits"], {name: arrays[name] for name in self.input_names})[0]
+                probs = softmax(logits.astype(np.float32) / np.float32(self.temperature))
+                for row, i in enumerate(idx):
+                    for col, key in enumerate(features[i]["target_key"]):
+                        out[owners[i]][key] = probs[row, col].tolist()
+                if bar is not None:
+                    bar.update(sum(len(features[i]["target_key"]) for i in idx))
         return out  # type: ignore[return-value]
 
 
