@@ -33,7 +33,7 @@ from stance.errors import InputError
 from stance.label_studio import FROM_NAME, TEXT_KEY, TO_NAME, config_labels, labelling_config
 from stance.labels import DEFAULT_LABELS
 from stance.predict import run_prediction
-from stance.predict.label_studio import build_tasks
+from stance.predict.label_studio import build_tasks, labelled_sentences
 from stance.predict.selection import select_rows, uncertainty
 from stance.schemas import to_dataclass
 from tests.test_hostile_input import assert_one_line
@@ -333,6 +333,8 @@ def test_random_stratified_and_whole_documents():
     ({"path": "t.json", "select": "stratified", "n": 5, "whole_documents": True}, "cannot keep documents whole"),
     ({"path": "t.json", "format": "prodigy"}, "export.format='prodigy'; expected one of"),
     ({"path": "-"}, "export.path='-'; name the tasks file"),
+    ({"exclude": ["round1.json"]}, "export.exclude: these settings choose what the export writes; name its file"),
+    ({"path": "t.json", "exclude": [" "]}, r"export.exclude\[0\]=' '; name a tasks file"),
 ])
 def test_export_settings_no_run_could_use(settings, message):
     with pytest.raises(ConfigError, match=message):
@@ -382,6 +384,59 @@ def test_stance_predict_exports_the_least_confident_pairs(tiny_version, tmp_path
     with pytest.raises(InputError, match="--export and --out both name"):
         run_prediction(PredictJob(version=str(tiny_version), registry=str(tiny_version.parent),
                                   inputs=[str(ARTICLE)], out=str(out), export=ExportConfig(path=str(out))))
+
+
+def test_a_second_round_leaves_out_the_sentences_sent_before(tiny_version, tmp_path, caplog):
+    """--exclude: round 2 exports only sentences round 1 did not, even from a re-wrapped copy of the article."""
+    rewrapped = tmp_path / "rewrapped.txt"
+    rewrapped.write_text(ARTICLE.read_text().replace(" ", "\n", 3).replace(". ", ".  "))
+
+    def export(name: str, inputs: list[Path], **settings) -> tuple[set[str], dict]:
+        job = PredictJob(version=str(tiny_version), registry=str(tiny_version.parent), inputs=[str(i) for i in inputs],
+                         threads=1, progress=False, table=False, segmentation=PredictJob().segmentation,
+                         export=ExportConfig(path=str(tmp_path / name), **settings))
+        job.segmentation.line_breaks = "wrap"  # a line break inside a paragraph does not end a sentence
+        meta = run_prediction(job).meta["export"]
+        return {" ".join(t["data"]["text"].split()) for t in json.loads((tmp_path / name).read_text())}, meta
+
+    everything, _ = export("all.json", [ARTICLE])
+    first, _ = export("round1.json", [ARTICLE], select="uncertain", n=4)
+    second, meta = export("round2.json", [ARTICLE, rewrapped], exclude=[str(tmp_path / "round1.json")])
+    assert first and second and first.isdisjoint(second)
+    assert first | second == everything  # nothing else is left out
+    assert meta["excluded_pairs"] >= 2 * 4 and meta["exclude"] == [str(tmp_path / "round1.json")]
+    third, meta = export("round3.json", [ARTICLE], exclude=[str(tmp_path / n) for n in ("round1.json", "round2.json")])
+    assert third == set() and meta["excluded_pairs"] == meta["of_pairs"] > 0
+    assert "every sentence of the input is in --exclude" in caplog.text
+    # A real Label Studio export (its annotations included) excludes the sentences it holds.
+    assert labelled_sentences([str(EXPORT)]) == {" ".join(t["data"]["text"].split()) for t in export_tasks()}
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, r"missing\.json: no such file \(--exclude takes"),
+    ('[{"data": {"text": "A."}},\n  {"data": ', r"bad\.json:2: invalid JSON: Expecting value"),
+    ('{"data": {"text": "A."}}', r"bad\.json: a list of tasks, not dict"),
+    ('[{"data": {"text": "A."}}, {"id": 17, "data": {"sentence": "B."}}]', r"bad\.json: task 17: data\.text: missing"),
+    ('[{"data": {"text": "A."}}, 5]', r"bad\.json: task 2: data\.text: missing"),
+])
+def test_a_bad_exclude_file_is_one_line_naming_it(tmp_path, content, message):
+    path = tmp_path / ("missing.json" if content is None else "bad.json")
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(InputError, match=message) as caught:
+        labelled_sentences([str(path)])
+    assert_one_line(caught.value)
+
+
+def test_a_bad_exclude_file_stops_stance_predict_before_the_model_loads(tmp_path):
+    (tmp_path / "bad.json").write_text("{}")
+    done = subprocess.run([str(Path(sys.executable).parent / "stance-predict"), str(ARTICLE), "--version",
+                           str(tmp_path / "no_such_version"), "--export", "label-studio", str(tmp_path / "t.json"),
+                           "--exclude", str(tmp_path / "bad.json")], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: {tmp_path / 'bad.json'}: a list of tasks, not dict, was "
+                                                "expected (--exclude takes a tasks file or a Label Studio JSON export)"]
+    assert not (tmp_path / "t.json").exists()
 
 
 # ---------------------------------------------------------------- the labelling config

@@ -461,9 +461,16 @@ class ExportConfig:
     uncertainty: str = "margin"  # margin (1 - top two probabilities' gap) | entropy, of the calibrated probs
     whole_documents: bool = False  # select documents, all their pairs or none (n then counts up to whole docs)
     seed: int = 0  # random and stratified draws
+    # Tasks files or Label Studio exports of earlier rounds (and of the held-out set): their sentences
+    # are not exported again, whatever article they turn up in.
+    exclude: list[str] = field(default_factory=list)
 
     def check(self) -> None:
         check_choice(self.format, EXPORT_FORMATS, "export.format")
+        for i, name in enumerate(self.exclude):
+            if not isinstance(name, str) or not name.strip():
+                raise ConfigError(f"bad config value export.exclude[{i}]={name!r}; name a tasks file or a Label "
+                                  "Studio JSON export")
         check_choice(self.select, SELECTIONS, "export.select")
         check_choice(self.uncertainty, UNCERTAINTIES, "export.uncertainty")
         if self.path is not None and (not self.path.strip() or self.path == "-"):
@@ -475,10 +482,12 @@ class ExportConfig:
         if self.select != "all" and (self.n is None or self.n < 1):
             raise ConfigError(f"bad config value export.n={self.n!r}; select={self.select} needs the number of "
                               "pairs, at least 1 (e.g. --n 300)")
-        if self.path is None and (self.select != "all" or self.whole_documents):
-            chosen = f"export.select={self.select}" + (" and export.whole_documents" if self.whole_documents else "")
-            raise ConfigError(f"{chosen}: these settings choose what the export writes; name its file too: "
-                              "--export label-studio FILE (export.path)")
+        chosen = [name for name, used in ((f"export.select={self.select}", self.select != "all"),
+                                          ("export.whole_documents", self.whole_documents),
+                                          ("export.exclude", bool(self.exclude))) if used]
+        if self.path is None and chosen:
+            raise ConfigError(f"{' and '.join(chosen)}: these settings choose what the export writes; name its "
+                              "file too: --export label-studio FILE (export.path)")
         if self.select == "stratified" and self.whole_documents:
             raise ConfigError("export.select=stratified draws pairs by predicted label and cannot keep documents "
                               "whole; use select=uncertain or random with whole_documents")

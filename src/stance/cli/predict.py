@@ -22,6 +22,7 @@ EPILOG = """examples:
   stance-predict article.txt --actors "China,Russia,NATO" --backend torch
   cat rows.jsonl | stance-predict --format jsonl --out - --set segmentation.enabled=false
   stance-predict articles/ --export label-studio tasks.json --select uncertain --n 300
+  stance-predict articles/ --export label-studio round2.json --select uncertain --n 300 --exclude labels.json
 """
 
 
@@ -30,7 +31,7 @@ EPILOG = """examples:
 LIST_FIELDS = ("inputs", "actors", "export")
 # Flags that set a key of PredictJob.export (docs/annotation_loop.md).
 EXPORT_FLAGS = {"select": "select", "n": "n", "uncertainty": "uncertainty", "whole_documents": "whole_documents",
-                "select_seed": "seed"}
+                "select_seed": "seed", "exclude": "exclude"}
 JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(PredictJob)) - set(LIST_FIELDS)
 
 
@@ -74,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--whole-documents", action="store_true", default=None,
                    help="--select takes whole documents: all their pairs or none")
     p.add_argument("--select-seed", type=int, help="seed of --select random and stratified (default: 0)")
+    p.add_argument("--exclude", action="append", metavar="FILE",
+                   help="a tasks file or Label Studio JSON export of an earlier round (or of the held-out set): "
+                        "its sentences are not exported again; repeatable")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
     p.add_argument("--onnx-cache", help="folder for ONNX exports of read-only versions")
     p.add_argument("--export-only", action="store_true", help="build the ONNX export of --backend and exit")
