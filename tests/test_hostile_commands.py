@@ -221,6 +221,7 @@ ARTICLE = "Brazil welcomed the ceasefire brokered by Qatar, while Venezuela accu
     (["--out", "{tmp}/a.txt"], "is an input file"),
     (["--summary", "{tmp}"], "is a folder"),
     (["--out", "{tmp}/missing/x.jsonl"], "does not exist"),
+    (["--export", "label-studio", "{tmp}/x.jsonl", "--exclude", "{tmp}/x.jsonl"], "is an --exclude file"),
 ])
 def test_predict_refuses_colliding_or_impossible_outputs_before_any_work(tiny_version, tmp_path, flags, pattern):
     (tmp_path / "a.txt").write_text(ARTICLE)

@@ -161,12 +161,17 @@ def check_output_paths(job: PredictJob) -> None:
     paths = output_paths(job)
     seen: dict[Path, str] = {}
     inputs = {Path(i).resolve(): i for i in job.inputs if i != "-" and Path(i).is_file()}
+    # An earlier round's tasks or export is the record of what was labelled: never written over.
+    excluded = {Path(i).resolve() for i in job.export.exclude}
     for name, path in paths.items():
         key = path.resolve()
         if key in seen:
             raise InputError(f"--{name} and --{seen[key]} both name {path}; give each output its own file")
         if key in inputs:
             raise InputError(f"--{name} {path} is an input file; writing there would replace it")
+        if key in excluded:
+            raise InputError(f"--{name} {path} is an --exclude file; writing there would replace the record of "
+                             "an earlier round")
         if path.is_dir():
             raise InputError(f"--{name} {path} is a folder; name a file")
         if not path.parent.is_dir():
