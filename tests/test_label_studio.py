@@ -33,7 +33,8 @@ from stance.errors import InputError
 from stance.label_studio import FROM_NAME, TEXT_KEY, TO_NAME, config_labels, labelling_config
 from stance.labels import DEFAULT_LABELS
 from stance.predict import run_prediction
-from stance.predict.label_studio import build_tasks, labelled_sentences
+from stance.predict.label_studio import build_tasks
+from stance.predict.seen import seen_in
 from stance.predict.selection import select_rows, uncertainty
 from stance.schemas import to_dataclass
 from tests.test_hostile_input import assert_one_line
@@ -386,30 +387,68 @@ def test_stance_predict_exports_the_least_confident_pairs(tiny_version, tmp_path
                                   inputs=[str(ARTICLE)], out=str(out), export=ExportConfig(path=str(out))))
 
 
-def test_a_second_round_leaves_out_the_sentences_sent_before(tiny_version, tmp_path, caplog):
-    """--exclude: round 2 exports only sentences round 1 did not, even from a re-wrapped copy of the article."""
+def pair_keys(tasks_file: Path) -> set[tuple[str, int, str]]:
+    """(sentence, where its mention starts counted in non-space characters, mention) of every task's mentions."""
+    keys = set()
+    for task in json.loads(tasks_file.read_text()):
+        text = task["data"]["text"]
+        keys |= {(" ".join(text.split()), len("".join(text[:m["start"]].split())), m["mention"])
+                 for m in task["data"]["mentions"]}
+    return keys
+
+
+def test_a_second_round_leaves_out_the_pairs_sent_before(tiny_version, tmp_path, caplog):
+    """--exclude: round 2 exports only pairs round 1 did not, even from a re-wrapped copy of the article."""
     rewrapped = tmp_path / "rewrapped.txt"
     rewrapped.write_text(ARTICLE.read_text().replace(" ", "\n", 3).replace(". ", ".  "))
 
-    def export(name: str, inputs: list[Path], **settings) -> tuple[set[str], dict]:
+    def export(name: str, inputs: list[Path], **settings) -> tuple[set, dict]:
         job = PredictJob(version=str(tiny_version), registry=str(tiny_version.parent), inputs=[str(i) for i in inputs],
                          threads=1, progress=False, table=False, segmentation=PredictJob().segmentation,
                          export=ExportConfig(path=str(tmp_path / name), **settings))
         job.segmentation.line_breaks = "wrap"  # a line break inside a paragraph does not end a sentence
         meta = run_prediction(job).meta["export"]
-        return {" ".join(t["data"]["text"].split()) for t in json.loads((tmp_path / name).read_text())}, meta
+        return pair_keys(tmp_path / name), meta
 
     everything, _ = export("all.json", [ARTICLE])
     first, _ = export("round1.json", [ARTICLE], select="uncertain", n=4)
     second, meta = export("round2.json", [ARTICLE, rewrapped], exclude=[str(tmp_path / "round1.json")])
-    assert first and second and first.isdisjoint(second)
-    assert first | second == everything  # nothing else is left out
-    assert meta["excluded_pairs"] >= 2 * 4 and meta["exclude"] == [str(tmp_path / "round1.json")]
+    assert len(first) == 4 and second and first.isdisjoint(second)
+    assert first | second == everything  # nothing else is left out, and the re-wrapped copy adds no new pair
+    assert meta["excluded_pairs"] == 2 * 4 and meta["exclude"] == [str(tmp_path / "round1.json")]
     third, meta = export("round3.json", [ARTICLE], exclude=[str(tmp_path / n) for n in ("round1.json", "round2.json")])
     assert third == set() and meta["excluded_pairs"] == meta["of_pairs"] > 0
-    assert "every sentence of the input is in --exclude" in caplog.text
-    # A real Label Studio export (its annotations included) excludes the sentences it holds.
-    assert labelled_sentences([str(EXPORT)]) == {" ".join(t["data"]["text"].split()) for t in export_tasks()}
+    assert "every pair of the input is in --exclude" in caplog.text
+
+
+SENTENCE = "Brazil welcomed the ceasefire brokered by Qatar, while Venezuela accused Washington."
+
+
+def pair_row(mention: str, sentence: str = SENTENCE) -> dict:
+    start = sentence.index(mention)
+    return {"sentence": sentence, "spans": [[start, start + len(mention)]]}
+
+
+def test_exclude_covers_the_mentions_shown_or_added_not_the_sentences_other_mentions(tmp_path):
+    def span(mention: str) -> dict:
+        return {"start": SENTENCE.index(mention), "end": SENTENCE.index(mention) + len(mention)}
+
+    full = [{"id": 4, "data": {"text": SENTENCE, "mentions": [{**span("Brazil"), "mention": "Brazil"}]},
+             "annotations": [{"result": [{"value": {**span("Qatar"), "labels": ["favor"]}},  # added by the annotator
+                                         {"value": {"choices": ["hard"]}}]}]},  # a result that is no span
+            {"data": {"text": "Chile   said nothing."}}]  # no span at all: the sentence counts
+    minimal = [{"id": 9, "text": SENTENCE, "mentions": [], FROM_NAME: [{**span("Washington"), "labels": ["against"]}]}]
+    (tmp_path / "full.json").write_text(json.dumps(full))
+    (tmp_path / "min.json").write_text(json.dumps(minimal))
+    seen = seen_in([str(tmp_path / "full.json"), str(tmp_path / "min.json")])
+    rewrapped = SENTENCE.replace(" ", "\n  ")
+    assert seen.covers(pair_row("Brazil")) and seen.covers(pair_row("Qatar", rewrapped))
+    assert seen.covers(pair_row("Washington")) and seen.covers(pair_row("Chile", "Chile said nothing."))
+    assert not seen.covers(pair_row("Venezuela")) and not seen.covers(pair_row("Brazil", "Brazil said nothing."))
+    # A real Label Studio export covers every mention of its tasks.
+    real = seen_in([str(EXPORT)])
+    assert all(real.covers({"sentence": t["data"]["text"], "spans": [[m["start"], m["end"]]]})
+               for t in export_tasks() for m in t["data"]["mentions"])
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -418,13 +457,17 @@ def test_a_second_round_leaves_out_the_sentences_sent_before(tiny_version, tmp_p
     ('{"data": {"text": "A."}}', r"bad\.json: a list of tasks, not dict"),
     ('[{"data": {"text": "A."}}, {"id": 17, "data": {"sentence": "B."}}]', r"bad\.json: task 17: data\.text: missing"),
     ('[{"data": {"text": "A."}}, 5]', r"bad\.json: task 2: data\.text: missing"),
+    ('[{"data": {"text": "A.", "mentions": [{"start": 0, "end": 9}]}}]',
+     r"bad\.json: task 1: data\.mentions\[0\]: start 0, end 9 is not a span of data\.text \(2 characters\)"),
+    ('[{"id": 3, "data": {"text": "A."}, "annotations": [{"result": [{"value": {"start": "0", "end": 1}}]}]}]',
+     r"bad\.json: task 3: annotations\[0\]\.result\[0\]\.value: start '0', end 1 is not a span"),
 ])
 def test_a_bad_exclude_file_is_one_line_naming_it(tmp_path, content, message):
     path = tmp_path / ("missing.json" if content is None else "bad.json")
     if content is not None:
         path.write_text(content)
     with pytest.raises(InputError, match=message) as caught:
-        labelled_sentences([str(path)])
+        seen_in([str(path)])
     assert_one_line(caught.value)
 
 

@@ -461,8 +461,8 @@ class ExportConfig:
     uncertainty: str = "margin"  # margin (1 - top two probabilities' gap) | entropy, of the calibrated probs
     whole_documents: bool = False  # select documents, all their pairs or none (n then counts up to whole docs)
     seed: int = 0  # random and stratified draws
-    # Tasks files or Label Studio exports of earlier rounds (and of the held-out set): their sentences
-    # are not exported again, whatever article they turn up in.
+    # Tasks files or Label Studio exports of earlier rounds (and of the held-out set): the (sentence,
+    # mention) pairs they showed are not exported again, whatever article the sentence turns up in.
     exclude: list[str] = field(default_factory=list)
 
     def check(self) -> None:

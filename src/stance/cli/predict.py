@@ -77,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--select-seed", type=int, help="seed of --select random and stratified (default: 0)")
     p.add_argument("--exclude", action="append", metavar="FILE",
                    help="a tasks file or Label Studio JSON export of an earlier round (or of the held-out set): "
-                        "its sentences are not exported again; repeatable")
+                        "the pairs its tasks showed are not exported again; repeatable")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
     p.add_argument("--onnx-cache", help="folder for ONNX exports of read-only versions")
     p.add_argument("--export-only", action="store_true", help="build the ONNX export of --backend and exit")

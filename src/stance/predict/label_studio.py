@@ -9,10 +9,7 @@ regions', so Label Studio's "sort by prediction score" puts the least sure sente
 An annotator who accepts a pre-annotation unchanged submits exactly the model's labels;
 ``stance-prepare`` reads the export back (``format: label_studio``, :mod:`stance.data.label_studio`).
 The names shared with the labelling config are in :mod:`stance.label_studio`.
-
-``--exclude`` reads earlier tasks files or Label Studio exports back (:func:`labelled_sentences`), so a
-second round of labelling does not send the same sentences again, and the held-out set's sentences
-never reach the pool's tasks, even when syndicated news repeats them in another article.
+What earlier rounds showed the annotators (``--exclude``) is read back by :mod:`.seen`.
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stance.errors import InputError
 from stance.label_studio import DOC_KEY, FROM_NAME, INDEX_KEY, MENTIONS_KEY, REGION_TYPE, TEXT_KEY, TO_NAME
 from stance.model.temperature import TEMPERATURE_KEY
 from stance.predict.selection import predicted_label
@@ -68,48 +64,6 @@ def build_tasks(rows: list[Row], model_version: str) -> list[Task]:
 def tasks_text(tasks: list[Task]) -> str:
     """The tasks file: a JSON list, as Label Studio's import takes it."""
     return json.dumps(tasks, ensure_ascii=False, indent=1) + "\n"
-
-
-def sentence_key(text: str) -> str:
-    """A sentence as ``--exclude`` compares it: runs of whitespace as one space (a re-wrapped article matches)."""
-    return " ".join(text.split())
-
-
-def labelled_sentences(paths: list[str]) -> set[str]:
-    """The sentences (as :func:`sentence_key`) of tasks files or Label Studio JSON exports; InputError names
-    the file, and the task and field, of the first thing that is not one."""
-    found: set[str] = set()
-    for name in paths:
-        found |= _sentences_of(Path(name))
-    return found
-
-
-def _sentences_of(path: Path) -> set[str]:
-    what = "--exclude takes a tasks file or a Label Studio JSON export"
-    try:
-        value = json.loads(path.read_bytes().decode("utf-8-sig"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file ({what})") from None
-    except OSError as err:
-        raise InputError(f"{path}: cannot be read: {err.strerror or err} ({what})") from None
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{err.lineno}: invalid JSON: {err.msg} (column {err.colno}; {what})") from None
-    except (ValueError, RecursionError) as err:  # Python's limit on a number's digits; a nesting too deep
-        raise InputError(f"{path}: invalid JSON: {err} ({what})") from None
-    if not isinstance(value, list):
-        raise InputError(f"{path}: a list of tasks, not {type(value).__name__}, was expected ({what})")
-    sentences = set()
-    for position, task in enumerate(value, 1):
-        # Label Studio's JSON export and our tasks keep the sentence in data.text; its JSON-MIN export at the top.
-        data = task.get("data", task) if isinstance(task, dict) else None
-        sentence = data.get(TEXT_KEY) if isinstance(data, dict) else None
-        if not isinstance(sentence, str):
-            number = task.get("id", position) if isinstance(task, dict) else position
-            raise InputError(f"{path}: task {number}: data.{TEXT_KEY}: missing or not a string ({what})")
-        sentences.add(sentence_key(sentence))
-    return sentences
 
 
 def version_temperature(path: Path) -> float | None:

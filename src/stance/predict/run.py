@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Collection
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,10 +20,11 @@ from stance.predict.api import StancePredictor
 from stance.predict.backends import default_threads, resolve_version
 from stance.predict.documents import Document, read_documents
 from stance.predict.finder import ActorFinder
-from stance.predict.label_studio import build_tasks, labelled_sentences, sentence_key, version_temperature
+from stance.predict.label_studio import build_tasks, version_temperature
 from stance.predict.mentions import Actor
 from stance.predict.outputs import PredictResult, check_output_paths, format_table, write_outputs
 from stance.predict.predictor import Predictor
+from stance.predict.seen import Seen, seen_in
 from stance.predict.selection import select_rows
 from stance.signals import StopRequests
 
@@ -46,16 +46,16 @@ def missing_actors(requested: list[Actor], rows: list[dict[str, Any]]) -> list[s
 
 
 def export_tasks(job: PredictJob, rows: list[dict[str, Any]], path: Path, meta: dict[str, Any],
-                 excluded: Collection[str] = ()) -> list[dict]:
+                 seen: Seen | None = None) -> list[dict]:
     """The Label Studio tasks of ``--export``: the selected rows, pre-annotated; what was chosen goes in ``meta``.
 
-    ``excluded``: sentences (:func:`sentence_key`) labelled or sent for labelling before; their rows are
-    not candidates, so ``--n`` counts new pairs only.
+    ``seen``: the pairs earlier rounds showed the annotators (``--exclude``); they are not candidates, so
+    ``--n`` counts new pairs only.
     """
     cfg = job.export
-    candidates = [r for r in rows if sentence_key(r["sentence"]) not in excluded]
+    candidates = [r for r in rows if seen is None or not seen.covers(r)]
     if rows and not candidates:
-        log.warning("every sentence of the input is in --exclude: the tasks file will hold no task")
+        log.warning("every pair of the input is in --exclude: the tasks file will hold no task")
     chosen = select_rows(candidates, cfg)
     tasks = build_tasks(chosen, path.name)
     temperature = version_temperature(path)
@@ -68,7 +68,7 @@ def export_tasks(job: PredictJob, rows: list[dict[str, Any]], path: Path, meta: 
            "random": f"a random sample (seed {cfg.seed})",
            "stratified": f"a sample stratified by predicted label (seed {cfg.seed})"}[cfg.select]
     probs = f"calibrated probabilities, T={temperature:.3g}" if temperature else "uncalibrated probabilities"
-    skipped = f", {len(rows) - len(candidates)} pairs of sentences in --exclude left out" if cfg.exclude else ""
+    skipped = f", {len(rows) - len(candidates)} pairs already in --exclude left out" if cfg.exclude else ""
     log.info("Label Studio export: %d of %d pairs in %d tasks (%s%s, %s%s) -> %s", len(chosen), len(rows),
              len(tasks), how, ", whole documents" if cfg.whole_documents else "", probs, skipped, cfg.path)
     return tasks
@@ -83,7 +83,7 @@ def run_prediction(job: PredictJob, stdin: TextIO | None = None,
     """
     job.check()
     check_output_paths(job)
-    excluded = labelled_sentences(job.export.exclude)  # a bad --exclude file fails before the model loads
+    seen = seen_in(job.export.exclude)  # a bad --exclude file fails before the model loads
     stdout = stdout or sys.stdout
     path = resolve_version(job.version, job.registry)  # a missing version fails before reading input
     docs = read_documents(job.inputs, job.input_format, job.text_field, job.id_field, stdin)
@@ -106,7 +106,7 @@ def run_prediction(job: PredictJob, stdin: TextIO | None = None,
             "labels": list(predictor.labels.names)}
     result = PredictResult(rows, summaries, predictor.labels, meta, missing_actors=missing)
     if job.export.path:
-        result.tasks = export_tasks(job, rows, path, meta, excluded)
+        result.tasks = export_tasks(job, rows, path, meta, seen)
     with stop.deferred() if stop is not None else nullcontext():
         result.written = write_outputs(job, result, stdout)
     show_table = job.table if job.table is not None else job.out != "-"
