@@ -416,6 +416,22 @@ def test_a_yaml_syntax_error_in_a_config_folder_names_file_and_line(tmp_path):
     assert_one_line(info.value)
 
 
+@pytest.mark.parametrize(("body", "pattern"), [
+    ("macro_f1: {maxdrop: 0.0}", r"^gate/mine\.yaml: unknown config key gate\.splits\.test\.metrics\.macro_f1\."
+                                 r"maxdrop; did you mean gate\.splits\.test\.metrics\.macro_f1\.max_drop\?$"),
+    ("macro_f1: {threshold: abc}", r"^gate/mine\.yaml: bad config value for gate\.splits\.test\.metrics\.macro_f1\."
+                                   r"threshold: Value 'abc' of type 'str' could not be converted to Float$"),
+])
+def test_a_bad_key_or_value_inside_a_config_file_names_the_file_and_the_key(tmp_path, body, pattern):
+    from stance.config import EvaluateJob
+
+    (tmp_path / "gate").mkdir()
+    (tmp_path / "gate" / "mine.yaml").write_text(f"name: mine\nsplits:\n  test:\n    metrics:\n      {body}\n")
+    with pytest.raises(StanceError, match=pattern) as info:
+        check_overrides("evaluate", EvaluateJob, ["gate=mine"], user_dir=str(tmp_path))
+    assert_one_line(info.value)
+
+
 def test_full_disk_and_read_only_errors_are_one_line_exit_1():
     import errno
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -54,11 +55,20 @@ def _omegaconf_line(err: OmegaConfBaseException) -> str:
     return f"bad config value for {key}: {first}" if key else f"bad config: {first}"
 
 
+# Hydra's message for a mistake inside a config file starts with the file: "In 'gate/mine': ...".
+_IN_CONFIG_FILE = re.compile(r"^In '([^']+)': ")
+
+
 def config_error_line(err: Exception) -> str:
-    """One line for a Hydra or OmegaConf error, naming the key or group where they say it."""
-    cause = err.__cause__ if isinstance(err.__cause__, OmegaConfBaseException) else None
-    if isinstance(err, OmegaConfBaseException) or cause is not None:
-        return _omegaconf_line(cause or err)  # type: ignore[arg-type]
+    """One line for a Hydra or OmegaConf error, naming the config file, key or group where they say it."""
+    if isinstance(err, OmegaConfBaseException):
+        return _omegaconf_line(err)
+    # A bad key or value inside a config file: Hydra raises its own exception while handling
+    # OmegaConf's (the context, not the cause), and names the file in its message.
+    cause = next((e for e in (err.__cause__, err.__context__) if isinstance(e, OmegaConfBaseException)), None)
+    if cause is not None:
+        where = _IN_CONFIG_FILE.match(str(err))
+        return (f"{where.group(1)}.yaml: " if where else "") + _omegaconf_line(cause)
     hint = hint_for_missing_config(err)  # lists the configs there are and how to add a folder of one's own
     if hint is not None:
         return hint
