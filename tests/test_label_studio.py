@@ -495,6 +495,16 @@ def test_the_packaged_labelling_config_matches_the_reader():
     assert config_labels(own) == ["pro", "con", "none"] and ET.fromstring(own).find("Labels") is not None
 
 
+@pytest.mark.parametrize("labels", ["pro,pro", "pro,,none", ""])
+def test_a_label_set_with_a_repeated_or_empty_label_is_refused(labels, capsys):
+    from stance.label_studio import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--labels", labels])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "each label once, none empty" in err and "Traceback" not in err
+
+
 # ---------------------------------------------------------------- the real tool
 
 

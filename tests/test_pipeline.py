@@ -203,6 +203,9 @@ def test_models_cli_errors_are_clear(tmp_path, capsys):
     assert "version 'v0042' not found" in capsys.readouterr().err
     assert main(["--registry", str(tmp_path), "list"]) == 0
     assert "no versions" in capsys.readouterr().out
+    assert main(["--registry", str(tmp_path / "mistyped"), "list"]) == 2  # not an empty registry
+    assert capsys.readouterr().err == f"error: registry {tmp_path / 'mistyped'}: no such folder (stance-train " \
+                                      "creates it; --registry names another)\n"
 
 
 def test_bad_config_value_names_the_key(tmp_path):

@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m stance.label_studio", description=__doc__.splitlines()[0])
     parser.add_argument("--labels", help="comma-separated label set (default: favor,against,neutral)")
     args = parser.parse_args(argv)
-    labels = [name.strip() for name in args.labels.split(",") if name.strip()] if args.labels else None
+    labels = [name.strip() for name in args.labels.split(",")] if args.labels is not None else None
+    if labels is not None and (not all(labels) or len(set(labels)) != len(labels)):
+        parser.error(f"--labels {args.labels!r}: each label once, none empty (e.g. --labels pro,con,none)")
     print(labelling_config(labels), end="")
 
 

@@ -17,6 +17,9 @@ GC_MAX_AGE_DAYS = 7.0  # resumable work folders of dead runs older than this are
 
 
 def list_versions(registry: Registry) -> str:
+    if not registry.root.is_dir():  # a mistyped --registry must not read as an empty registry
+        raise RegistryError(f"registry {registry.root}: no such folder (stance-train creates it; --registry names "
+                            "another)")
     rows = [("version", "created", "data", "encoder", "main metric")]
     for version in registry.versions():
         try:
