@@ -33,12 +33,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from stance.config import NO_GATE
 from stance.errors import StanceError, environment_failure
 from stance.evaluation.predictions import anonymised, read_predictions, write_predictions
-from stance.gate.baseline import GateError, read_baseline
+from stance.gate.baseline import GateError, baseline_ref, read_baseline
 from stance.gate.judge import CANNOT_JUDGE, PASS, judge
 from stance.gate.outputs import write_outputs
-from stance.gate.spec import load_spec
+from stance.gate.spec import load_spec, spec_names
 from stance.registry import Registry
 from stance.version_format import EVAL_DIR
 
@@ -54,14 +55,11 @@ def results_dir(args: argparse.Namespace) -> tuple[Path, str]:
     return version / args.eval_dir, version.name
 
 
-def baseline_ref(value: str, registry: str) -> Path:
-    """A path as given; otherwise a version name in the registry."""
-    path = Path(value)
-    return path if path.exists() else Registry(registry).resolve(value)
-
-
 def check(args: argparse.Namespace) -> int:
     spec = load_spec(args.gate)
+    if not spec.enabled:  # gate none checks nothing: it would pass whatever was evaluated
+        raise GateError(f"--gate {args.gate} has no split to check; name a spec with checks "
+                        f"(configs/gate/: {', '.join(n for n in spec_names() if n != NO_GATE)}) or a YAML path")
     folder, version = results_dir(args)
     ref = baseline_ref(args.baseline, args.registry) if args.baseline else None
     data = args.data

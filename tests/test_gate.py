@@ -11,6 +11,7 @@ import base64
 import importlib.util
 import json
 import random
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from stance.config import GateConfig, MetricCheck, SplitGate
-from stance.errors import ConfigError
+from stance.cli.common import check_overrides
+from stance.config import EvaluateJob, GateConfig, MetricCheck, SplitGate
+from stance.errors import ConfigError, StanceError
 from stance.evaluation.predictions import (
     PREDICTIONS_JSONL,
     anonymised,
@@ -195,6 +197,137 @@ def test_a_drop_rule_without_a_baseline_cannot_be_judged(tmp_path, base_rows):
         gate_of(spec(), evaluation(tmp_path, base_rows), None)
 
 
+# ---------------------------------------------------------------- stance-evaluate: refused before any work
+
+
+def evaluate_job(*overrides: str, user_dir: Path | None = None) -> EvaluateJob:
+    """The job ``stance-evaluate`` would run with these overrides, checked as its pre-check checks it."""
+    return check_overrides("evaluate", EvaluateJob, list(overrides), user_dir=str(user_dir) if user_dir else None)[0]
+
+
+def user_configs(tmp_path: Path, **specs: str) -> Path:
+    """A user's --config-dir holding gate/<name>.yaml for each spec."""
+    folder = tmp_path / "configs" / "gate"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in specs.items():
+        (folder / f"{name}.yaml").write_text(body)
+    return folder.parent
+
+
+NOT_EVALUATED = "which this run does not evaluate (splits: {})"
+USER_SPECS = {  # name: (spec, the one line stance-evaluate answers with)
+    "typo": ("name: typo\nsplits: {tset: {max_ece: 0.2}}\n",
+             "gate=typo checks split 'tset', " + NOT_EVALUATED.format("test, test_hard, test_hard2")),
+    "empty": ("name: empty\nsplits: {}\n", "gate=empty has no split to check (gate.splits is empty)"),
+    "nocheck": ("name: nocheck\nsplits: {test: {metrics: {macro_f1: {significant: true}}}}\n",
+                "gate.splits.test has no check"),
+}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    # gate=ci is for NewsMTSC's test_rw; the default data is world_affairs.
+    (["gate=ci", "baseline=v0001"], "gate=ci checks split 'test_rw', " + NOT_EVALUATED.format(
+        "test, test_hard, test_hard2")),
+    # An earlier full evaluation left test/ in the evaluation folder: a run of test_hard alone must not judge it.
+    (["gate=default", "baseline=v0001", "splits=[test_hard]"], "gate=default checks split 'test', "
+     + NOT_EVALUATED.format("test_hard")),
+    (["baseline=v0001"], "baseline=v0001 is the gate's baseline, but no gate is enabled (gate=none); add gate=NAME"),
+])
+def test_a_gate_that_cannot_judge_this_run_is_refused_before_any_work(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        evaluate_job(*overrides)
+
+
+@pytest.mark.parametrize("name", USER_SPECS)
+def test_a_user_spec_that_checks_nothing_or_another_split_is_refused(tmp_path, name):
+    body, message = USER_SPECS[name]
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        evaluate_job(f"gate={name}", "baseline=v0001", user_dir=user_configs(tmp_path, **{name: body}))
+    if name != "typo":  # the script loads specs by path: the same refusal
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_spec(str(tmp_path / "configs" / "gate" / f"{name}.yaml"))
+
+
+def test_the_command_refuses_a_gate_for_other_splits_in_one_line_writing_nothing(tmp_path):
+    cmd = [sys.executable, "-m", "stance.cli.evaluate", "gate=ci", "baseline=v0001"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: gate=ci checks split 'test_rw', which this run does not evaluate")
+    assert list(tmp_path.iterdir()) == []  # no Hydra outputs/, nothing prepared
+
+
+def fake_registry(root: Path, *versions: str) -> Path:
+    """Folders that resolve as versions (a manifest file), for checks that must stop before reading one."""
+    for version in versions:
+        (root / version).mkdir(parents=True)
+        (root / version / "manifest.json").write_text("{}")
+    return root
+
+
+def refuse_work(*args, **kwargs):
+    raise AssertionError("the work started before the error")
+
+
+@pytest.mark.parametrize("baseline, message", [
+    ("nonexist/path", "baseline=nonexist/path: no such file or folder"),
+    ("nonexist.jsonl", "baseline=nonexist.jsonl: no such file or folder"),
+    ("v0009", "baseline=v0009: no such file or folder, and version 'v0009' not found in registry {registry} "
+              "(versions: v0001, v0002)"),
+    ("README.md", "baseline: README.md:1: (row): not valid JSON"),
+    ("folder", "baseline folder has no predictions for split 'test'"),
+])
+def test_a_bad_baseline_is_refused_before_the_data_is_prepared(tmp_path, monkeypatch, baseline, message):
+    from stance import pipeline
+
+    monkeypatch.setattr(pipeline, "prepare", refuse_work)
+    monkeypatch.chdir(tmp_path)
+    registry = fake_registry(tmp_path / "registry", "v0001", "v0002")
+    (tmp_path / "README.md").write_text("# not a predictions file\n")
+    (tmp_path / "folder").mkdir()
+    job = evaluate_job(f"registry={registry}", "version=v0002", "gate=default", f"baseline={baseline}")
+    with pytest.raises(StanceError, match=re.escape(message.format(registry=registry))):
+        pipeline.run_evaluation(job)
+
+
+def test_the_prepared_splits_are_checked_before_evaluating(tmp_path, monkeypatch):
+    from stance import pipeline
+
+    monkeypatch.setattr(pipeline, "evaluate_splits", refuse_work)
+    # No data.eval_splits: the run evaluates every prepared split, known only once the data is prepared.
+    job = evaluate_job(f"registry={fake_registry(tmp_path / 'registry', 'v0001')}", "version=v0001",
+                       f"prepared_root={tmp_path}/prepared", "data.eval_splits=[]", "gate=typo",
+                       user_dir=user_configs(tmp_path, typo=USER_SPECS["typo"][0]))
+    with pytest.raises(ConfigError, match=r"gate=typo checks split 'tset', which this run does not evaluate "
+                                          r"\(splits: train, validation, test, test_hard, test_hard2\)"):
+        pipeline.run_evaluation(job)
+
+
+def test_the_gate_judges_only_the_splits_this_run_evaluated(tmp_path, base_rows):
+    from stance.pipeline import run_gate
+
+    # test/ as an earlier run left it; this run evaluated test_hard only.
+    out_dir = evaluation(tmp_path / "registry" / "v0002" / "evaluations" / "toy", base_rows)
+    job = EvaluateJob(registry=str(tmp_path / "registry"), gate=spec(threshold=0.5, max_drop=None, class_drop=None))
+    with pytest.raises(ConfigError, match=re.escape("checks split 'test', " + NOT_EVALUATED.format("test_hard"))):
+        run_gate(job, out_dir, ["test_hard"])
+    assert not (out_dir / "gate").exists()
+    result, paths = run_gate(job, out_dir, ["test"])
+    assert result.passed and paths["summary"].is_file()
+
+
+def test_a_baseline_on_other_pairs_found_after_the_evaluation_writes_no_gate_output(tmp_path, base_rows):
+    from stance.pipeline import run_gate
+
+    out_dir = evaluation(tmp_path / "registry" / "v0002" / "evaluations" / "toy", base_rows)
+    other = tmp_path / "other.jsonl"
+    write_predictions(other, base_rows[:-5])
+    job = EvaluateJob(registry=str(tmp_path / "registry"), gate=spec(), baseline=str(other))
+    job.data.name = "toy"
+    with pytest.raises(GateError, match="were not scored on the same"):
+        run_gate(job, out_dir, ["test"])
+    assert not (out_dir / "gate").exists()
+
+
 # ---------------------------------------------------------------- the script: exit statuses and outputs
 
 
@@ -266,6 +399,9 @@ def test_the_script_cannot_judge_with_one_line(tmp_path, base_rows, baseline_dir
         (["--registry", str(tmp_path / "reg"), "--version", "v0009", "--gate", str(gate_yaml)], "v0009"),
         (["--results", str(other), "--gate", str(write_spec(tmp_path / "bad.yaml", "splits: {test: {max_ece: 2}}"))],
          "max_ece=2"),
+        (["--results", str(other), "--gate", str(gate_yaml), "--baseline", "nonexist/path"],
+         "baseline=nonexist/path: no such file or folder"),
+        (["--results", str(other), "--gate", "none"], "--gate none has no split to check"),
     ]
     for args, message in cases:  # in this process: each subprocess would pay ~5 s of imports
         assert script.main(["check", *args, "--out", str(tmp_path / "o")]) == 2, args
@@ -407,10 +543,19 @@ def test_stance_evaluate_judges_a_version_against_a_baseline_version(make_job, t
     same = stance_evaluate(tmp_path, "version=v0001", "gate=default", "baseline=v0001")
     assert same.returncode == 2 and "is the version being evaluated" in same.stderr
     # Cannot judge: a missing baseline version, or a drop rule without a baseline; one line each, exit 2.
+    # A file that is not predictions, or a split this run does not evaluate (the earlier run's test/ is
+    # still there): refused before the evaluation, which would rewrite test/metrics.json.
+    (tmp_path / "README.md").write_text("# not predictions\n")
+    scored = (tmp_path / "registry" / "v0002" / "evaluations" / "world_affairs" / "test" / "metrics.json").stat()
     for args, message in [(["baseline=v0009"], "version 'v0009' not found"),
-                          ([], "pass baseline=VERSION")]:
+                          ([], "pass baseline=VERSION"),
+                          (["baseline=README.md"], "baseline: README.md:1: (row): not valid JSON"),
+                          (["baseline=v0001", "splits=[test_hard]"],
+                           "checks split 'test', which this run does not evaluate (splits: test_hard)")]:
         bad = stance_evaluate(tmp_path, "version=v0002", "gate=default", *args)
         assert bad.returncode == 2 and message in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+    assert (tmp_path / "registry" / "v0002" / "evaluations" / "world_affairs" / "test" / "metrics.json"
+            ).stat().st_mtime_ns == scored.st_mtime_ns
 
 
 def test_the_actor_whose_answers_got_worse_is_listed_with_its_test(tmp_path, base_rows, baseline_dir):

@@ -377,13 +377,24 @@ class SplitGate:
         self.per_class_f1.check(f"{key}.per_class_f1")
         _require(self.max_ece is None or 0 <= self.max_ece <= 1, f"{key}.max_ece", self.max_ece,
                  "must be in [0, 1] or null")
+        if self.empty:  # a split with no rule would pass whatever the version scores
+            raise ConfigError(f"{key} has no check; set a threshold or max_drop under metrics or per_class_f1, "
+                              "or max_ece")
+
+    @property
+    def empty(self) -> bool:
+        """No rule that yields a check (a metric with neither threshold nor max_drop checks nothing)."""
+        return all(r.empty for r in self.metrics.values()) and self.per_class_f1.empty and self.max_ece is None
+
+
+NO_GATE = "none"  # configs/gate/none.yaml: only score, judge nothing (stance-evaluate's default)
 
 
 @dataclass
 class GateConfig:
     """A gate spec (``configs/gate/<name>.yaml``): per split, what must hold for a version to pass."""
 
-    name: str = "none"  # none: no gate
+    name: str = NO_GATE  # none: no gate
     splits: dict[str, SplitGate] = field(default_factory=dict)
     alpha: float = 0.05  # significance level of the paired bootstrap for drops against the baseline
     n_resamples: int = 1000  # bootstrap resamples of the comparison
@@ -393,8 +404,21 @@ class GateConfig:
     def check(self) -> None:
         _require(0 < self.alpha < 1, "gate.alpha", self.alpha, "must be in (0, 1)")
         _require(self.n_resamples >= 100, "gate.n_resamples", self.n_resamples, "must be at least 100")
+        if not self.splits and self.name != NO_GATE:  # a spec that checks nothing would always pass
+            raise ConfigError(f"gate={self.name} has no split to check (gate.splits is empty); list a split "
+                              f"with its checks, or use gate={NO_GATE} to only score")
         for split, rules in self.splits.items():
             rules.check(f"gate.splits.{split}")
+
+    def check_splits(self, evaluated: list[str]) -> None:
+        """Every split the spec checks must be one this run evaluates: results an earlier run left
+        in the evaluation folder are not this version's evaluation, and are never judged."""
+        missing = [split for split in self.splits if split not in evaluated]
+        if missing:
+            which = f"split {missing[0]!r}" if len(missing) == 1 else f"splits {', '.join(map(repr, missing))}"
+            raise ConfigError(f"gate={self.name} checks {which}, which this run does not evaluate "
+                              f"(splits: {', '.join(evaluated) or 'none'}); pass splits=[...] or data= to evaluate it, "
+                              "or check only these splits in the spec")
 
     @property
     def enabled(self) -> bool:
@@ -424,9 +448,24 @@ class EvaluateJob:
         self.data.check()
         _require(self.batch_size >= 1, "batch_size", self.batch_size, "must be at least 1")
         self.gate.check()
+        if self.gate.enabled and self.planned_splits:  # first: a gate for other data needs no baseline hint
+            self.gate.check_splits(self.planned_splits)
         if self.gate.needs_baseline and not self.baseline:
             raise ConfigError(f"gate={self.gate.name} checks drops against a baseline; "
                               "pass baseline=VERSION (a registry version, a version folder or a predictions file)")
+        if self.baseline and not self.gate.enabled:  # it would be ignored: only the gate reads it
+            raise ConfigError(f"baseline={self.baseline} is the gate's baseline, but no gate is enabled "
+                              f"(gate={self.gate.name}); add gate=NAME to judge against it, "
+                              f"or use compare={self.baseline} to only compare")
+
+    @property
+    def planned_splits(self) -> list[str]:
+        """The splits to evaluate as far as the config says: ``splits``, else ``data.eval_splits``.
+
+        The pipeline narrows ``data.eval_splits`` to those the prepared data has (every prepared
+        split when it has none of them) and checks the gate against that list again.
+        """
+        return list(self.splits or self.data.eval_splits)
 
 
 # ---------------------------------------------------------------- prediction

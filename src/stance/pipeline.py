@@ -35,7 +35,7 @@ from stance.evaluation import SplitResult, evaluate_checkpoint, evaluate_splits,
 from stance.evaluation.calibrate import calibrate_checkpoint
 from stance.evaluation.compare import saved_predictions, write_comparison
 from stance.files import tree_hashes, write_text_atomic
-from stance.gate.baseline import GateError, read_baseline
+from stance.gate.baseline import GateError, baseline_ref, check_baseline, read_baseline
 from stance.gate.judge import BaselineRows, GateResult, judge
 from stance.gate.outputs import write_outputs
 from stance.labels import LabelSet
@@ -285,10 +285,12 @@ def run_evaluation(job: EvaluateJob) -> tuple[Path, dict[str, dict[str, Any]]]:
         raise ConfigError(f"compare={job.compare} is the version being evaluated ({path.name}); "
                           "name another version")
     if job.gate.enabled:
-        gate_baseline(job, path)  # a missing or self baseline is refused before any work
+        check_gate_baseline(job, path)  # a missing, self or unreadable baseline is refused before any work
     library_bars_off()
     prepared = prepare(job.data, job.prepared_root)
     splits = job.splits or [s for s in job.data.eval_splits if s in prepared.splits] or prepared.splits
+    if job.gate.enabled:
+        job.gate.check_splits(splits)  # job.check() saw the configured splits; these are the prepared ones
     out_dir = path / EVALUATIONS_DIR / job.data.name
     main_metric = read_version(path).main_metric
     results = evaluate_splits(path, prepared, splits, job.batch_size, out_dir, main_metric=main_metric)
@@ -302,28 +304,41 @@ def gate_baseline(job: EvaluateJob, path: Path) -> Path | None:
     """The gate's baseline: a registry version (by name) or a path to a version folder or predictions file."""
     if not job.baseline:
         return None
-    ref = Path(job.baseline)
-    if not ref.exists():
-        ref = Registry(job.registry).resolve(job.baseline)
+    ref = baseline_ref(job.baseline, job.registry)
     if ref.resolve() == path.resolve():
         raise ConfigError(f"baseline={job.baseline} is the version being evaluated ({path.name}); "
                           "name the version it must not fall behind")
     return ref
 
 
+def _in_registry(job: EvaluateJob, ref: Path) -> bool:
+    return ref.parent.resolve() == Path(job.registry).resolve()
+
+
+def check_gate_baseline(job: EvaluateJob, path: Path) -> None:
+    """Before evaluating: the baseline exists, is not ``path``, and, when it comes from outside the
+    registry (only read, never evaluated), holds readable predictions of every split the gate checks."""
+    ref = gate_baseline(job, path)
+    if ref is not None and not _in_registry(job, ref):
+        check_baseline(ref, job.gate.splits, job.data.name)
+
+
 def _baseline_rows(job: EvaluateJob, ref: Path) -> BaselineRows:
     """Saved predictions of the baseline when it has them; a registry version without them is evaluated."""
-    if ref.parent.resolve() != Path(job.registry).resolve():  # a file or folder from elsewhere: only read
+    if not _in_registry(job, ref):  # a file or folder from elsewhere: only read
         return lambda split, rows: read_baseline(ref, split, job.data.name)[0]
     prepared = prepare(job.data, job.prepared_root)  # already prepared by the evaluation: found, not rebuilt
     return lambda split, rows: baseline_predictions(ref, prepared, split, job.batch_size, rows)
 
 
-def run_gate(job: EvaluateJob, out_dir: Path) -> tuple[GateResult, dict[str, Path]]:
+def run_gate(job: EvaluateJob, out_dir: Path, evaluated: list[str]) -> tuple[GateResult, dict[str, Path]]:
     """Judge ``stance-evaluate``'s results in ``out_dir`` (``<version>/evaluations/<data>``) with ``job.gate``.
 
-    The outputs go to ``gate.out``, by default ``<out_dir>/gate`` (beside the split folders).
+    ``evaluated``: the splits this command just scored, the only ones the gate may judge (``out_dir``
+    can hold other splits from earlier runs). The outputs go to ``gate.out``, by default
+    ``<out_dir>/gate`` (beside the split folders), and only once every split is judged.
     """
+    job.gate.check_splits(evaluated)
     path = out_dir.parent.parent  # the version just evaluated (not `latest` again: it may have moved)
     ref = gate_baseline(job, path)
     if job.gate.needs_baseline and ref is None:

@@ -41,7 +41,7 @@ def task(cfg: DictConfig) -> None:
             baseline = Registry(job.registry).resolve(job.compare).name
             print(f"  comparison: {comparison_paths(out_dir / split, baseline)[0]}")
     if job.gate.enabled:
-        result, paths = run_gate(job, out_dir)
+        result, paths = run_gate(job, out_dir, list(metrics))
         for check in result.failures:
             print(f"  FAIL {check.message}")
         print(result.verdict_line())

@@ -9,16 +9,46 @@ unless they score exactly the candidate's pairs.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from stance.errors import StanceError
+from stance.errors import RegistryError, StanceError
 from stance.evaluation.predictions import PREDICTIONS_JSONL, read_predictions
+from stance.registry import Registry
 from stance.version_format import EVAL_DIR, EVALUATIONS_DIR, MANIFEST
+
+PREDICTION_SUFFIXES = (".json", ".jsonl")
 
 
 class GateError(StanceError):
     """The gate cannot judge: a missing or foreign input (exit 2)."""
+
+
+def looks_like_path(value: str) -> bool:
+    """A path separator or a predictions file's suffix: never a version name, so never looked up as one."""
+    return "/" in value or os.sep in value or value.endswith(PREDICTION_SUFFIXES)
+
+
+def baseline_ref(value: str, registry: Path | str) -> Path:
+    """A ``baseline=`` value as a path: a file or folder as given, otherwise a version in ``registry``."""
+    path = Path(value)
+    if path.exists():
+        return path
+    if looks_like_path(value):
+        raise GateError(f"baseline={value}: no such file or folder")
+    try:
+        return Registry(registry).resolve(value)
+    except RegistryError as err:
+        raise RegistryError(f"baseline={value}: no such file or folder, and {err}") from None
+
+
+def check_baseline(ref: Path, splits: Iterable[str], data: str | None) -> None:
+    """Read (and so check) the baseline's predictions of each split, before an evaluation is spent on a
+    baseline that cannot be read. Whether they score the candidate's pairs is known only after it."""
+    for split in splits:
+        read_baseline(ref, split, data)
 
 
 def eval_folders(version_dir: Path, data: str | None) -> list[Path]:
