@@ -302,6 +302,17 @@ def test_the_prepared_splits_are_checked_before_evaluating(tmp_path, monkeypatch
         pipeline.run_evaluation(job)
 
 
+def test_a_split_the_data_lacks_is_refused_before_the_model_loads(tmp_path, monkeypatch):
+    from stance import pipeline
+
+    monkeypatch.setattr(pipeline, "evaluate_splits", refuse_work)
+    job = evaluate_job(f"registry={fake_registry(tmp_path / 'registry', 'v0001')}", "version=v0001",
+                       f"prepared_root={tmp_path}/prepared", "splits=[test,tset]")
+    with pytest.raises(ConfigError, match=r"^splits=\['test', 'tset'\]: data world_affairs has no split 'tset' "
+                                          r"\(its splits: train, validation, test, test_hard, test_hard2\)$"):
+        pipeline.run_evaluation(job)
+
+
 def test_the_gate_judges_only_the_splits_this_run_evaluated(tmp_path, base_rows):
     from stance.pipeline import run_gate
 
