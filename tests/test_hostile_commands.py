@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -280,11 +281,13 @@ def test_predict_stopped_by_a_signal_is_one_line_and_writes_nothing(tiny_version
                              "--backend", "torch", "--out", str(tmp_path / "rows.jsonl"), "--csv",
                              str(tmp_path / "rows.csv"), "--no-table", "--progress"], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    # Signal as soon as the classifying bar appears, not after a fixed sleep: a fixed sleep raced
-    # the output block on a faster machine (CI: the stop landed while the files were being written,
-    # which by design finishes them). Classifying 80,000 pairs takes about a second here.
+    # Signal at the classifying bar's first advance, not after a fixed sleep: a fixed sleep raced the
+    # output block on a faster machine (CI: the stop landed while the files were being written, which
+    # by design finishes them). Not at the bar's first drawing either: that is printed as the bar is
+    # made, a moment before the loop that closes it on a stop, and under load the stop landed there.
+    # Classifying 80,000 pairs takes about a second here.
     seen = b""
-    while b"classifying" not in seen:
+    while not re.search(rb"classifying: +\d+%\|[^|]*\| *[1-9]\d*/", seen):
         chunk = proc.stderr.read1(4096)
         assert chunk, f"stance-predict ended before classifying: {seen[-2000:]!r}"
         seen += chunk
