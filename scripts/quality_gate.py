@@ -61,7 +61,7 @@ def check(args: argparse.Namespace) -> int:
         raise GateError(f"--gate {args.gate} has no split to check; name a spec with checks "
                         f"(configs/gate/: {', '.join(n for n in spec_names() if n != NO_GATE)}) or a YAML path")
     folder, version = results_dir(args)
-    ref = baseline_ref(args.baseline, args.registry) if args.baseline else None
+    ref = baseline_ref(args.baseline, args.registry, "--baseline ") if args.baseline else None
     data = args.data
 
     def rows_for(split: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

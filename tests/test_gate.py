@@ -221,6 +221,9 @@ USER_SPECS = {  # name: (spec, the one line stance-evaluate answers with)
     "empty": ("name: empty\nsplits: {}\n", "gate=empty has no split to check (gate.splits is empty)"),
     "nocheck": ("name: nocheck\nsplits: {test: {metrics: {macro_f1: {significant: true}}}}\n",
                 "gate.splits.test has no check"),
+    # Without name: the spec would read as the empty gate, and every message would say gate=none.
+    "noname": ("splits: {test: {max_ece: 0.2}}\n", "gate.name='none' names the empty gate, but this spec lists "
+                                                     "splits; give the spec file its own name:"),
 }
 
 
@@ -231,7 +234,8 @@ USER_SPECS = {  # name: (spec, the one line stance-evaluate answers with)
     # An earlier full evaluation left test/ in the evaluation folder: a run of test_hard alone must not judge it.
     (["gate=default", "baseline=v0001", "splits=[test_hard]"], "gate=default checks split 'test', "
      + NOT_EVALUATED.format("test_hard")),
-    (["baseline=v0001"], "baseline=v0001 is the gate's baseline, but no gate is enabled (gate=none); add gate=NAME"),
+    (["baseline=v0001"], "baseline=v0001 is the gate's baseline, but no gate is enabled (gate.splits is empty); "
+                         "add gate=NAME"),
 ])
 def test_a_gate_that_cannot_judge_this_run_is_refused_before_any_work(overrides, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -243,9 +247,12 @@ def test_a_user_spec_that_checks_nothing_or_another_split_is_refused(tmp_path, n
     body, message = USER_SPECS[name]
     with pytest.raises(ConfigError, match=re.escape(message)):
         evaluate_job(f"gate={name}", "baseline=v0001", user_dir=user_configs(tmp_path, **{name: body}))
-    if name != "typo":  # the script loads specs by path: the same refusal
+    path = str(tmp_path / "configs" / "gate" / f"{name}.yaml")
+    if name == "noname":  # the script loads specs by path, and a file given by path is named by it
+        assert load_spec(path).name == "noname"
+    elif name != "typo":  # the same refusal
         with pytest.raises(ConfigError, match=re.escape(message)):
-            load_spec(str(tmp_path / "configs" / "gate" / f"{name}.yaml"))
+            load_spec(path)
 
 
 def test_the_command_refuses_a_gate_for_other_splits_in_one_line_writing_nothing(tmp_path):
@@ -308,7 +315,7 @@ def test_a_split_the_data_lacks_is_refused_before_the_model_loads(tmp_path, monk
     monkeypatch.setattr(pipeline, "evaluate_splits", refuse_work)
     job = evaluate_job(f"registry={fake_registry(tmp_path / 'registry', 'v0001')}", "version=v0001",
                        f"prepared_root={tmp_path}/prepared", "splits=[test,tset]")
-    with pytest.raises(ConfigError, match=r"^splits=\['test', 'tset'\]: data world_affairs has no split 'tset' "
+    with pytest.raises(ConfigError, match=r"^splits=\[test,tset\]: data world_affairs has no split 'tset' "
                                           r"\(its splits: train, validation, test, test_hard, test_hard2\)$"):
         pipeline.run_evaluation(job)
 
@@ -411,7 +418,7 @@ def test_the_script_cannot_judge_with_one_line(tmp_path, base_rows, baseline_dir
         (["--results", str(other), "--gate", str(write_spec(tmp_path / "bad.yaml", "splits: {test: {max_ece: 2}}"))],
          "max_ece=2"),
         (["--results", str(other), "--gate", str(gate_yaml), "--baseline", "nonexist/path"],
-         "baseline=nonexist/path: no such file or folder"),
+         "--baseline nonexist/path: no such file or folder"),
         (["--results", str(other), "--gate", "none"], "--gate none has no split to check"),
     ]
     for args, message in cases:  # in this process: each subprocess would pay ~5 s of imports

@@ -409,6 +409,9 @@ class GateConfig:
                               f"with its checks, or use gate={NO_GATE} to only score")
         for split, rules in self.splits.items():
             rules.check(f"gate.splits.{split}")
+        if self.splits and self.name == NO_GATE:  # a spec file that leaves out name: would read as "no gate"
+            raise ConfigError(f"gate.name={NO_GATE!r} names the empty gate, but this spec lists splits; give the "
+                              "spec file its own name: (the messages and outputs show it)")
 
     def check_splits(self, evaluated: list[str]) -> None:
         """Every split the spec checks must be one this run evaluates: results an earlier run left
@@ -455,7 +458,7 @@ class EvaluateJob:
                               "pass baseline=VERSION (a registry version, a version folder or a predictions file)")
         if self.baseline and not self.gate.enabled:  # it would be ignored: only the gate reads it
             raise ConfigError(f"baseline={self.baseline} is the gate's baseline, but no gate is enabled "
-                              f"(gate={self.gate.name}); add gate=NAME to judge against it, "
+                              f"(gate.splits is empty); add gate=NAME to judge against it, "
                               f"or use compare={self.baseline} to only compare")
 
     @property

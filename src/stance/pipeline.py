@@ -291,7 +291,7 @@ def run_evaluation(job: EvaluateJob) -> tuple[Path, dict[str, dict[str, Any]]]:
     splits = job.splits or [s for s in job.data.eval_splits if s in prepared.splits] or prepared.splits
     unknown = [s for s in splits if s not in prepared.splits]
     if unknown:  # before the model loads, not when the first unknown split is scored
-        raise ConfigError(f"splits={splits}: data {job.data.name} has no split {unknown[0]!r} "
+        raise ConfigError(f"splits=[{','.join(splits)}]: data {job.data.name} has no split {unknown[0]!r} "
                           f"(its splits: {', '.join(prepared.splits)})")
     if job.gate.enabled:
         job.gate.check_splits(splits)  # job.check() saw the configured splits; these are the prepared ones

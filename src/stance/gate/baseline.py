@@ -31,17 +31,21 @@ def looks_like_path(value: str) -> bool:
     return "/" in value or os.sep in value or value.endswith(PREDICTION_SUFFIXES)
 
 
-def baseline_ref(value: str, registry: Path | str) -> Path:
-    """A ``baseline=`` value as a path: a file or folder as given, otherwise a version in ``registry``."""
+def baseline_ref(value: str, registry: Path | str, option: str = "baseline=") -> Path:
+    """A baseline as a path: a file or folder as given, otherwise a version in ``registry``.
+
+    ``option``: how the user gave it, for the messages (``baseline=`` of stance-evaluate, or a script's
+    ``--baseline ``).
+    """
     path = Path(value)
     if path.exists():
         return path
     if looks_like_path(value):
-        raise GateError(f"baseline={value}: no such file or folder")
+        raise GateError(f"{option}{value}: no such file or folder")
     try:
         return Registry(registry).resolve(value)
     except RegistryError as err:
-        raise RegistryError(f"baseline={value}: no such file or folder, and {err}") from None
+        raise RegistryError(f"{option}{value}: no such file or folder, and {err}") from None
 
 
 def check_baseline(ref: Path, splits: Iterable[str], data: str | None) -> None:

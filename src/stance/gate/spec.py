@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from yaml import YAMLError
 
@@ -46,5 +46,7 @@ def load_spec(name_or_path: str) -> GateConfig:
         spec = to_dataclass(raw, GateConfig)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
+    if isinstance(raw, dict | DictConfig) and "name" not in raw:
+        spec.name = path.stem  # a file given by path is named by it, as a Hydra group option is by its choice
     spec.check()
     return spec

@@ -77,56 +77,80 @@ def _read_json(path: Path) -> Any:
     except OSError as err:
         raise InputError(f"{path}: cannot be read: {err.strerror or err} ({_WHAT})") from None
     except UnicodeDecodeError as err:
-        raise InputError(f"{path}: invalid UTF-8 ({err.reason} at byte {err.start})") from None
+        raise InputError(f"{path}: invalid UTF-8 ({err.reason} at byte {err.start}; {_WHAT})") from None
     except json.JSONDecodeError as err:
         raise InputError(f"{path}:{err.lineno}: invalid JSON: {err.msg} (column {err.colno}; {_WHAT})") from None
     except (ValueError, RecursionError) as err:  # Python's limit on a number's digits; a nesting too deep
         raise InputError(f"{path}: invalid JSON: {err} ({_WHAT})") from None
 
 
-def _tasks_of(path: Path, value: Any) -> Iterator[tuple[str, list[tuple[int, int]]]]:
+def _tasks_of(path: Path, tasks: Any) -> Iterator[tuple[str, list[tuple[int, int]]]]:
     """(sentence, its spans) of every task."""
-    if not isinstance(value, list):
-        raise InputError(f"{path}: a list of tasks, not {type(value).__name__}, was expected ({_WHAT})")
-    for position, task in enumerate(value, 1):
-        number = task.get("id", position) if isinstance(task, dict) else position
+    if not isinstance(tasks, list):
+        raise InputError(f"{path}: a list of tasks, not {type(tasks).__name__}, was expected ({_WHAT})")
+    for position, task in enumerate(tasks, 1):
+        if not isinstance(task, dict):
+            raise InputError(f"{path}: task {position}: a task is an object, not {type(task).__name__} ({_WHAT})")
+        where = _Where(path, task.get("id", position))
         # Label Studio's JSON export and our tasks keep the sentence in data.text; its JSON-MIN export at the top.
-        minimal = isinstance(task, dict) and "data" not in task
-        data = task if minimal else task.get("data") if isinstance(task, dict) else None
+        minimal = "data" not in task
+        data = task if minimal else task["data"]
         sentence = data.get(TEXT_KEY) if isinstance(data, dict) else None
         if not isinstance(sentence, str):
-            raise InputError(f"{path}: task {number}: data.{TEXT_KEY}: missing or not a string ({_WHAT})")
-        spans = [_span(path, number, field, value, sentence) for field, value in _span_values(task, minimal)]
+            raise where.error(f"data.{TEXT_KEY}", "missing or not a string")
+        spans = [_span(where, field, region, sentence) for field, region in _regions(where, data, task, minimal)]
         yield sentence, [s for s in spans if s is not None]
 
 
-def _span_values(task: dict, minimal: bool) -> Iterator[tuple[str, Any]]:
+@dataclass(frozen=True)
+class _Where:
+    """The file and task an error names."""
+
+    path: Path
+    task: Any
+
+    def error(self, field: str, rule: str) -> InputError:
+        return InputError(f"{self.path}: task {self.task}: {field}: {rule} ({_WHAT})")
+
+    def items(self, field: str, value: Any) -> list:
+        """A list field's items; absent is empty, anything else is an error (not silently no span)."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.error(field, f"a list was expected, not {type(value).__name__}")
+        return value
+
+
+def _regions(where: _Where, data: dict, task: dict, minimal: bool) -> Iterator[tuple[str, Any]]:
     """(field, value) of everything that may hold a span: the exporter's mentions, predictions, annotations."""
-    data = task if minimal else task["data"]
-    for i, mention in enumerate(_list(data.get(MENTIONS_KEY))):
+    for i, mention in enumerate(where.items(f"data.{MENTIONS_KEY}", data.get(MENTIONS_KEY))):
         yield f"data.{MENTIONS_KEY}[{i}]", mention
     if minimal:  # JSON-MIN: the annotation's regions under the control's name
-        for i, region in enumerate(_list(task.get(FROM_NAME))):
+        for i, region in enumerate(where.items(FROM_NAME, task.get(FROM_NAME))):
             yield f"{FROM_NAME}[{i}]", region
         return
     for kind in ("predictions", "annotations"):
-        for i, entry in enumerate(_list(task.get(kind))):
+        for i, entry in enumerate(where.items(kind, task.get(kind))):
             results = entry.get("result") if isinstance(entry, dict) else None
-            for j, result in enumerate(_list(results)):
+            for j, result in enumerate(where.items(f"{kind}[{i}].result", results)):
                 yield f"{kind}[{i}].result[{j}].value", result.get("value") if isinstance(result, dict) else None
 
 
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _span(path: Path, number: Any, field: str, value: Any, sentence: str) -> tuple[int, int] | None:
+def _span(where: _Where, field: str, value: Any, sentence: str) -> tuple[int, int] | None:
     """A span's (start, end), or None for what holds no span (a choice, a relation); a bad span is an error."""
     if not isinstance(value, dict) or ("start" not in value and "end" not in value):
         return None
-    start, end = value.get("start"), value.get("end")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)) or \
-            not 0 <= start < end <= len(sentence):
-        raise InputError(f"{path}: task {number}: {field}: start {start!r}, end {end!r} is not a span of "
-                         f"data.{TEXT_KEY} ({len(sentence)} characters)")
+    start, end = _offset(value.get("start")), _offset(value.get("end"))
+    if start is None or end is None or not 0 <= start < end <= len(sentence):
+        raise where.error(field, f"start {value.get('start')!r}, end {value.get('end')!r} is not a span of "
+                                 f"data.{TEXT_KEY} ({len(sentence)} characters)")
     return start, end
+
+
+def _offset(value: Any) -> int | None:
+    """A character offset: an int, or a float with no fraction (JSON writers differ; stance-prepare takes both)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) else None
