@@ -27,7 +27,9 @@ What it does, every step through the real tool:
 7. ``stance-prepare`` reads them (``format: label_studio``): "accept" must give back exactly the
    model's labels; "annotate" must give exactly what the annotators submitted, under
    ``annotations: first`` and ``adjudicate``;
-8. ``stance-train debug=tiny`` on the labels, then ``stance-evaluate ... compare=`` the pre-annotating
+8. round 2: ``stance-predict ... --exclude`` both exports; none of its pairs may be one the annotators
+   were shown or added, and it must still find ``--n`` new ones;
+9. ``stance-train debug=tiny`` on the labels, then ``stance-evaluate ... compare=`` the pre-annotating
    version on the held-out part of them.
 
 ``--record FILE`` copies the "annotate" export there (the fixture of tests/test_label_studio.py).
@@ -313,6 +315,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.keep_server:
             stop_server(server)
     summary["check"] = check(stance, work, made, submitted)
+    summary["second_round"] = second_round(stance, work, version, registry, args.n // 3)
     if not args.skip_train:
         summary["train"] = train(stance, work, version, registry)
     if args.record:
@@ -339,6 +342,32 @@ def check(stance: Stance, work: Path, made: dict, submitted: dict) -> dict[str, 
         log(f"  {out[policy]['report']}")
     if not (out["accept"]["identical"] and out["first"]["identical"] and out["adjudicate"]["identical"]):
         raise SystemExit(f"the prepared labels differ from what was submitted: {out}")
+    return out
+
+
+def seen_pairs(export_file: Path) -> set[tuple[str, int, int]]:
+    """(sentence, start, end) of every mention a real export's tasks showed or its annotators labelled."""
+    pairs = set()
+    for task in json.loads(export_file.read_text()):
+        text = task["data"]["text"]
+        pairs |= {(text, m["start"], m["end"]) for m in task["data"]["mentions"]}
+        pairs |= {(text, r["value"]["start"], r["value"]["end"]) for a in task["annotations"] for r in a["result"]
+                  if "start" in r.get("value", {})}
+    return pairs
+
+
+def second_round(stance: Stance, work: Path, version: str, registry: str, n: int) -> dict[str, Any]:
+    """The next round's export with ``--exclude`` on both real exports: only pairs nobody has seen."""
+    stance.run("stance-predict", "articles.jsonl", "--version", version, "--registry", registry, "--no-table",
+               "--export", "label-studio", "round2.json", "--select", "uncertain", "--n", str(n),
+               "--exclude", "export_accept.json", "--exclude", "export_annotate.json")
+    seen = seen_pairs(work / "export_accept.json") | seen_pairs(work / "export_annotate.json")
+    new = {(t["data"]["text"], m["start"], m["end"]) for t in json.loads((work / "round2.json").read_text())
+           for m in t["data"]["mentions"]}
+    out = {"seen_pairs": len(seen), "round2_pairs": len(new), "round2_already_seen": len(new & seen)}
+    log(f"round 2 with --exclude: {len(new)} pairs, {len(new & seen)} of them among the {len(seen)} already seen")
+    if new & seen or len(new) != n:
+        raise SystemExit(f"round 2 should hold {n} pairs nobody has seen: {out}")
     return out
 
 
