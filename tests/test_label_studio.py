@@ -462,8 +462,8 @@ def test_exclude_covers_the_mentions_shown_or_added_not_the_sentences_other_ment
     ('[{"id": 8, "text": "A.", "stance": {"start": 0, "end": 1}}]', r"bad\.json: task 8: stance: a list was expected"),
     ('[{"data": {"text": "A.", "mentions": [{"start": 0, "end": 9}]}}]',
      r"bad\.json: task 1: data\.mentions\[0\]: start 0, end 9 is not a span of data\.text \(2 characters\)"),
-    ('[{"id": 3, "data": {"text": "A."}, "annotations": [{"result": [{"value": {"start": "0", "end": 1}}]}]}]',
-     r"bad\.json: task 3: annotations\[0\]\.result\[0\]\.value: start '0', end 1 is not a span"),
+    ('[{"id": 3, "data": {"text": "A."}, "annotations": [{"result": [{"value": {"start": "one", "end": 1}}]}]}]',
+     r"bad\.json: task 3: annotations\[0\]\.result\[0\]\.value: start 'one', end 1 is not a span"),
 ])
 def test_a_bad_exclude_file_is_one_line_naming_it(tmp_path, content, message):
     path = tmp_path / ("missing.json" if content is None else "bad.json")

@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from stance.config import DataConfig
-from stance.data.parse import RowParser, as_int
+from stance.data.parse import RowParser
 from stance.data.readers import source_file
 from stance.data.records import Problem, RawRow, Sentence, Target
 from stance.errors import JsonLineError
 from stance.jsonl import load_json_line
 from stance.label_studio import DOC_KEY, FROM_NAME, MENTIONS_KEY, REGION_TYPE, TEXT_KEY, TO_NAME
+from stance.offsets import as_int
 
 NO_MENTION = None  # an annotation's vote for a span it does not mark
 MAX_LISTED = 1000  # disagreements listed per split in the manifest (all are counted)

@@ -14,27 +14,12 @@ from typing import Any
 
 from stance.config import DataConfig
 from stance.data.records import Problem, RawRow, Sentence, Target, is_flat
+from stance.offsets import as_int
 
 
 def _at(where: str, key: str) -> str:
     """The field path a problem names: ``targets[1].label``, or ``label`` in a flat row."""
     return f"{where}.{key}" if where else key
-
-
-def as_int(value: Any) -> int | None:
-    """An offset given as an int, a whole float or a table cell's string; None otherwise (True is not 1)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
 
 
 def label_key(raw: Any) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from stance.errors import InputError
 from stance.label_studio import FROM_NAME, MENTIONS_KEY, TEXT_KEY
+from stance.offsets import as_int
 
 Row = dict[str, Any]
 
@@ -140,17 +141,8 @@ def _span(where: _Where, field: str, value: Any, sentence: str) -> tuple[int, in
     """A span's (start, end), or None for what holds no span (a choice, a relation); a bad span is an error."""
     if not isinstance(value, dict) or ("start" not in value and "end" not in value):
         return None
-    start, end = _offset(value.get("start")), _offset(value.get("end"))
+    start, end = as_int(value.get("start")), as_int(value.get("end"))
     if start is None or end is None or not 0 <= start < end <= len(sentence):
         raise where.error(field, f"start {value.get('start')!r}, end {value.get('end')!r} is not a span of "
                                  f"data.{TEXT_KEY} ({len(sentence)} characters)")
     return start, end
-
-
-def _offset(value: Any) -> int | None:
-    """A character offset: an int, or a float with no fraction (JSON writers differ; stance-prepare takes both)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value if isinstance(value, int) else None
